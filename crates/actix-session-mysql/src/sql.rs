@@ -1,0 +1,125 @@
+//! Every SQL statement the store sends, built once per table name.
+//!
+//! Portability rules (MySQL 8.0+ and MariaDB 10.6+, any server `time_zone`):
+//! - all times are `DATETIME(6)` in UTC, computed by the server with `UTC_TIMESTAMP(6)`, which
+//!   ignores the connection's `time_zone` (unlike `NOW()`), so app instances with skewed
+//!   clocks still agree on what has expired;
+//! - no `RETURNING`, no `VALUES()` in upserts, no JSON column type (MySQL rewrites JSON and
+//!   MariaDB aliases it to `LONGTEXT`): the state is stored as text, byte for byte;
+//! - the collation is named explicitly (`utf8mb4_bin`) because the servers' defaults differ.
+
+/// Width of the `user_id` column, in bytes.
+pub(crate) const USER_ID_MAX: usize = 255;
+
+#[derive(Debug)]
+pub(crate) struct Queries {
+    pub(crate) create_table: String,
+    pub(crate) load: String,
+    pub(crate) insert: String,
+    pub(crate) update: String,
+    pub(crate) touch: String,
+    pub(crate) delete: String,
+    pub(crate) delete_expired: String,
+    pub(crate) list_user: String,
+    pub(crate) revoke_one: String,
+    pub(crate) revoke_others: String,
+    pub(crate) revoke_all: String,
+}
+
+impl Queries {
+    /// `table` must already be a validated identifier (see [`valid_table_name`]).
+    pub(crate) fn new(table: &str) -> Self {
+        let t = format!("`{table}`");
+        Self {
+            // The one definition of the table. `id` is SHA-256(key); `user_id` is the plain
+            // user id lifted out of the state so per-user operations use an index.
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (
+                    id BINARY(32) NOT NULL,
+                    user_id VARCHAR({USER_ID_MAX}) NULL,
+                    data MEDIUMTEXT NOT NULL,
+                    expires_at DATETIME(6) NOT NULL,
+                    created_at DATETIME(6) NOT NULL,
+                    last_seen_at DATETIME(6) NOT NULL,
+                    PRIMARY KEY (id),
+                    KEY {idx_user} (user_id),
+                    KEY {idx_expires} (expires_at)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                idx_user = format_args!("`{table}_user_id`"),
+                idx_expires = format_args!("`{table}_expires_at`"),
+            ),
+            // The age of `last_seen_at` lets `update_ttl` skip writes without asking again.
+            load: format!(
+                "SELECT data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
+                 FROM {t} WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
+            ),
+            insert: format!(
+                "INSERT INTO {t} (id, user_id, data, expires_at, created_at, last_seen_at)
+                 VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
+                         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+            ),
+            // Only a live row is updated: a deleted or expired session stays dead.
+            update: format!(
+                "UPDATE {t} SET user_id = ?, data = ?,
+                    expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
+                    last_seen_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
+            ),
+            // The `last_seen_at` guard keeps the throttle correct across app instances, whose
+            // in-memory caches know nothing of each other.
+            touch: format!(
+                "UPDATE {t} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
+                    last_seen_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)
+                   AND last_seen_at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND"
+            ),
+            delete: format!("DELETE FROM {t} WHERE id = ?"),
+            // Small ordered batches on the `expires_at` index: short locks, and several
+            // instances running it at once just share the work.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE expires_at <= UTC_TIMESTAMP(6) ORDER BY expires_at LIMIT ?"
+            ),
+            list_user: format!(
+                "SELECT id, data, created_at, last_seen_at, expires_at FROM {t}
+                 WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)
+                 ORDER BY last_seen_at DESC"
+            ),
+            revoke_one: format!("DELETE FROM {t} WHERE user_id = ? AND id = ?"),
+            revoke_others: format!("DELETE FROM {t} WHERE user_id = ? AND id <> ?"),
+            revoke_all: format!("DELETE FROM {t} WHERE user_id = ?"),
+        }
+    }
+}
+
+/// 1–64 characters of `[A-Za-z0-9_]`, not starting with a digit: always safe to quote with
+/// backticks, and within MySQL's identifier length limit.
+pub(crate) fn valid_table_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_table_name;
+
+    #[test]
+    fn table_names() {
+        for ok in ["sessions", "app_sessions", "_s", "S2"] {
+            assert!(valid_table_name(ok), "{ok}");
+        }
+        let long = "x".repeat(65);
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a`b",
+            "a b",
+            "db.sessions",
+            "sessions;",
+            &long,
+        ] {
+            assert!(!valid_table_name(bad), "{bad}");
+        }
+    }
+}

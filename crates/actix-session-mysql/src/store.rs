@@ -1,0 +1,659 @@
+//! [`MySqlSessionStore`] and its builder: the `SessionStore` implementation and the per-user
+//! operations an application needs for "your devices" pages.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Pool, Row};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::error::{BuildError, StoreError};
+use crate::id::{generate_key, SessionHandle, SessionId};
+use crate::sql::{valid_table_name, Queries, USER_ID_MAX};
+use crate::touch::TouchCache;
+
+/// How many fresh keys `save` tries when the database reports a duplicate.
+const SAVE_ATTEMPTS: usize = 4;
+
+/// A session store for [actix-session](actix_session) that keeps sessions in a MySQL or
+/// MariaDB table.
+///
+/// Build it with [`MySqlSessionStore::builder`] (from a [`Pool`]) or
+/// [`MySqlSessionStore::builder_from_url`]. Cloning is cheap and shares everything, including
+/// the pool; [`MySqlSessionStore::with_pool`] shares everything *but* the pool, which is how
+/// each actix-web worker gets a pool on its own runtime.
+///
+/// # Implementation notes
+/// - The row id is `SHA-256(key)`; the key itself is never written to the database or a log.
+/// - Every statement computes time with `UTC_TIMESTAMP(6)` on the server, so the server's or
+///   connection's `time_zone` does not matter and app clocks need not agree.
+/// - `load` checks expiry in SQL: an expired row is dead before cleanup removes it.
+/// - `update_ttl` writes at most once per [touch interval] per session; see the crate docs.
+/// - Every operation is bounded by the [operation timeout]: an unreachable database yields an
+///   error value within that time, never a hang and never a panic.
+///
+/// # Limitations
+/// As with every store behind actix-session's `SessionStore` trait, concurrent requests of one
+/// session each write their whole state: the last write wins.
+///
+/// [touch interval]: MySqlSessionStoreBuilder::touch_interval
+/// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
+#[derive(Clone)]
+pub struct MySqlSessionStore {
+    pool: Pool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queries: Queries,
+    table: String,
+    touch_interval: Duration,
+    cleanup_interval: Duration,
+    cleanup_batch_size: u32,
+    user_id_key: String,
+    operation_timeout: Duration,
+    touch: TouchCache,
+    key_generator: fn() -> SessionKey,
+}
+
+impl fmt::Debug for MySqlSessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MySqlSessionStore")
+            .field("table", &self.inner.table)
+            .field("touch_interval", &self.inner.touch_interval)
+            .field("cleanup_interval", &self.inner.cleanup_interval)
+            .field("cleanup_batch_size", &self.inner.cleanup_batch_size)
+            .field("user_id_key", &self.inner.user_id_key)
+            .field("operation_timeout", &self.inner.operation_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Source {
+    Pool(Pool),
+    Url(String),
+}
+
+/// Configures and builds a [`MySqlSessionStore`]. Every option has a sensible default.
+#[must_use]
+pub struct MySqlSessionStoreBuilder {
+    source: Source,
+    table: String,
+    create_table: bool,
+    touch_interval: Duration,
+    cleanup_interval: Duration,
+    cleanup_batch_size: u32,
+    user_id_key: String,
+    operation_timeout: Duration,
+    key_generator: fn() -> SessionKey,
+}
+
+impl fmt::Debug for MySqlSessionStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password: it is never printed.
+        f.debug_struct("MySqlSessionStoreBuilder")
+            .field("table", &self.table)
+            .field("create_table", &self.create_table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MySqlSessionStore {
+    /// Start building a store on an existing pool.
+    ///
+    /// The pool must belong to the tokio runtime the store is used on: give each actix-web
+    /// worker its own (see [`MySqlSessionStore::with_pool`]).
+    pub fn builder(pool: Pool) -> MySqlSessionStoreBuilder {
+        MySqlSessionStoreBuilder::new(Source::Pool(pool))
+    }
+
+    /// Start building a store that opens its own pool from a `mysql://` URL.
+    pub fn builder_from_url(url: impl Into<String>) -> MySqlSessionStoreBuilder {
+        MySqlSessionStoreBuilder::new(Source::Url(url.into()))
+    }
+
+    /// The same store (table, options, touch cache) on another pool — typically one created
+    /// inside an actix-web worker, since `mysql_async` pools must not cross tokio runtimes.
+    #[must_use]
+    pub fn with_pool(&self, pool: Pool) -> Self {
+        Self {
+            pool,
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// The pool this store uses.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The table's name.
+    pub fn table_name(&self) -> &str {
+        &self.inner.table
+    }
+
+    pub(crate) fn cleanup_interval(&self) -> Duration {
+        self.inner.cleanup_interval
+    }
+
+    /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`] does
+    /// this unless told not to; call it yourself from a migration command if you turned it off.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        const OP: &str = "create_table";
+        self.bounded(OP, async {
+            let mut conn = self.conn(OP).await?;
+            conn.query_drop(&self.inner.queries.create_table)
+                .await
+                .map_err(StoreError::db(OP))
+        })
+        .await
+    }
+
+    /// Delete expired rows in batches of the configured size until none is left; returns how
+    /// many were deleted. The [cleanup task](crate::CleanupTask) calls this periodically.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        const OP: &str = "purge_expired";
+        let batch = self.inner.cleanup_batch_size;
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .bounded(OP, async {
+                    let mut conn = self.conn(OP).await?;
+                    conn.exec_drop(&self.inner.queries.delete_expired, (batch,))
+                        .await
+                        .map_err(StoreError::db(OP))?;
+                    Ok(conn.affected_rows())
+                })
+                .await?;
+            total += deleted;
+            if deleted < u64::from(batch) {
+                return Ok(total);
+            }
+            // Let other tasks (and other instances' batches) in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The live sessions of `user_id`, most recently seen first.
+    pub async fn list_user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        const OP: &str = "list_user_sessions";
+        self.bounded(OP, async {
+            let mut conn = self.conn(OP).await?;
+            let rows: Vec<Row> = conn
+                .exec(&self.inner.queries.list_user, (user_id,))
+                .await
+                .map_err(StoreError::db(OP))?;
+            rows.into_iter().map(SessionRecord::from_row).collect()
+        })
+        .await
+    }
+
+    /// Revoke one of `user_id`'s sessions. Returns `false` if no such session belongs to
+    /// `user_id` — a handle of someone else's session changes nothing.
+    pub async fn revoke_session(
+        &self,
+        user_id: &str,
+        handle: &SessionHandle,
+    ) -> Result<bool, StoreError> {
+        let id = handle.0;
+        let deleted = self
+            .delete_where(
+                "revoke_session",
+                &self.inner.queries.revoke_one,
+                (user_id, &id.as_bytes()[..]),
+            )
+            .await?;
+        self.inner.touch.forget(&id);
+        Ok(deleted > 0)
+    }
+
+    /// Revoke every session of `user_id` except the one named by `keep` ("sign out other
+    /// devices"). Returns how many were revoked.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: &str,
+        keep: &SessionKey,
+    ) -> Result<u64, StoreError> {
+        let keep = SessionId::of(keep);
+        self.delete_where(
+            "revoke_other_sessions",
+            &self.inner.queries.revoke_others,
+            (user_id, &keep.as_bytes()[..]),
+        )
+        .await
+    }
+
+    /// Revoke every session of `user_id`. Returns how many were revoked.
+    pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.delete_where(
+            "revoke_user_sessions",
+            &self.inner.queries.revoke_all,
+            (user_id,),
+        )
+        .await
+    }
+
+    async fn delete_where<P>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: P,
+    ) -> Result<u64, StoreError>
+    where
+        P: Into<mysql_async::Params> + Send,
+    {
+        self.bounded(op, async {
+            let mut conn = self.conn(op).await?;
+            conn.exec_drop(sql, params)
+                .await
+                .map_err(StoreError::db(op))?;
+            Ok(conn.affected_rows())
+        })
+        .await
+    }
+
+    async fn conn(&self, op: &'static str) -> Result<Conn, StoreError> {
+        self.pool.get_conn().await.map_err(StoreError::db(op))
+    }
+
+    /// Run `fut` under the operation timeout, so a database that does not answer costs a
+    /// bounded wait, not a hung request.
+    async fn bounded<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let after = self.inner.operation_timeout;
+        tokio::time::timeout(after, fut)
+            .await
+            .unwrap_or(Err(StoreError::Timeout { op, after }))
+    }
+
+    /// The user id lifted out of the state into the indexed `user_id` column.
+    fn user_id_of(&self, state: &HashMap<String, String>) -> Result<Option<String>, StoreError> {
+        let Some(raw) = state.get(&self.inner.user_id_key) else {
+            return Ok(None);
+        };
+        // actix-session keeps each value JSON-encoded; the column holds the plain id.
+        let plain = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.clone());
+        if plain.len() > USER_ID_MAX {
+            return Err(StoreError::UserIdTooLong { max: USER_ID_MAX });
+        }
+        Ok(Some(plain))
+    }
+
+    async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
+        const OP: &str = "load";
+        let id = SessionId::of(key);
+        let row: Option<Row> = self
+            .bounded(OP, async {
+                let mut conn = self.conn(OP).await?;
+                conn.exec_first(&self.inner.queries.load, (&id.as_bytes()[..],))
+                    .await
+                    .map_err(StoreError::db(OP))
+            })
+            .await?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        let data: Vec<u8> = take(&mut row, 0, OP, "data")?;
+        let age_us: i64 = take(&mut row, 1, OP, "last_seen_at")?;
+        let age = Duration::from_micros(age_us.max(0).unsigned_abs());
+        self.inner.touch.loaded(id, age, self.inner.touch_interval);
+        // Invalid UTF-8 is corrupt state, like invalid JSON.
+        Ok(Some(String::from_utf8(data).unwrap_or_default()))
+    }
+
+    async fn insert(
+        &self,
+        state: &HashMap<String, String>,
+        ttl: i64,
+    ) -> Result<SessionKey, StoreError> {
+        const OP: &str = "save";
+        let user_id = self.user_id_of(state)?;
+        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        for attempt in 1..=SAVE_ATTEMPTS {
+            let key = (self.inner.key_generator)();
+            let id = SessionId::of(&key);
+            let inserted = self
+                .bounded(OP, async {
+                    let mut conn = self.conn(OP).await?;
+                    conn.exec_drop(
+                        &self.inner.queries.insert,
+                        (&id.as_bytes()[..], &user_id, &data, ttl),
+                    )
+                    .await
+                    .map_err(StoreError::db(OP))
+                })
+                .await;
+            match inserted {
+                Ok(()) => return Ok(key),
+                Err(StoreError::Database {
+                    source: mysql_async::Error::Server(ref e),
+                    ..
+                }) if e.code == ER_DUP_ENTRY => {
+                    tracing::warn!(attempt, session = %id.short(), "session key collision, drawing a new key");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::KeySpaceExhausted {
+            attempts: SAVE_ATTEMPTS,
+        })
+    }
+
+    async fn update_row(
+        &self,
+        key: &SessionKey,
+        state: &HashMap<String, String>,
+        ttl: i64,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "update";
+        let id = SessionId::of(key);
+        let user_id = self.user_id_of(state)?;
+        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let (matched, counts_matched) = self
+            .bounded(OP, async {
+                let mut conn = self.conn(OP).await?;
+                conn.exec_drop(
+                    &self.inner.queries.update,
+                    (&user_id, &data, ttl, &id.as_bytes()[..]),
+                )
+                .await
+                .map_err(StoreError::db(OP))?;
+                Ok((conn.affected_rows(), conn.opts().client_found_rows()))
+            })
+            .await?;
+        self.inner.touch.touched(id, self.inner.touch_interval);
+        // Without CLIENT_FOUND_ROWS the count is of *changed* rows, and 0 could mean "same
+        // values"; only a matched-rows count proves the row is gone. (The statement always
+        // moves `last_seen_at`, so this is about honesty, not about correctness.)
+        if counts_matched && matched == 0 {
+            tracing::debug!(session = %id.short(), "update of a dead session: not resurrected");
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, key: &SessionKey, ttl: i64) -> Result<(), StoreError> {
+        const OP: &str = "update_ttl";
+        let id = SessionId::of(key);
+        if self.inner.touch.is_fresh(&id) {
+            return Ok(());
+        }
+        let interval_us = u64::try_from(self.inner.touch_interval.as_micros()).unwrap_or(u64::MAX);
+        self.bounded(OP, async {
+            let mut conn = self.conn(OP).await?;
+            conn.exec_drop(
+                &self.inner.queries.touch,
+                (ttl, &id.as_bytes()[..], interval_us),
+            )
+            .await
+            .map_err(StoreError::db(OP))
+        })
+        .await?;
+        self.inner.touch.touched(id, self.inner.touch_interval);
+        Ok(())
+    }
+
+    async fn delete_row(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let id = SessionId::of(key);
+        self.inner.touch.forget(&id);
+        self.delete_where("delete", &self.inner.queries.delete, (&id.as_bytes()[..],))
+            .await
+            .map(drop)
+    }
+}
+
+/// MySQL's and MariaDB's "Duplicate entry for key" error.
+const ER_DUP_ENTRY: u16 = 1062;
+
+fn take<T: mysql_async::prelude::FromValue>(
+    row: &mut Row,
+    index: usize,
+    op: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    row.take_opt(index)
+        .and_then(Result::ok)
+        .ok_or(StoreError::Decode { op, column })
+}
+
+/// Whole seconds of a TTL, at least one: a zero or negative TTL would create dead rows.
+fn ttl_seconds(ttl: &time::Duration) -> i64 {
+    ttl.whole_seconds().max(1)
+}
+
+impl SessionStore for MySqlSessionStore {
+    async fn load(
+        &self,
+        session_key: &SessionKey,
+    ) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let Some(data) = self
+            .load_state(session_key)
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&data)
+            .map(Some)
+            .map_err(|e| LoadError::Deserialization(e.into()))
+    }
+
+    async fn save(
+        &self,
+        session_state: HashMap<String, String>,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        self.insert(&session_state, ttl_seconds(ttl))
+            .await
+            .map_err(|e| match e {
+                StoreError::Serialize(_) => SaveError::Serialization(e.into()),
+                e => SaveError::Other(e.into()),
+            })
+    }
+
+    /// Writes the new state if the session is still alive and returns the same key.
+    ///
+    /// If the row is gone — signed out, revoked, expired — nothing is written: the state is
+    /// **not** saved under a fresh key, as some stores do, because that would resurrect a
+    /// session that was deliberately ended (a revoked device would be signed back in by its
+    /// next request). The unchanged key is returned, so the client keeps a cookie that names
+    /// nothing and its next request is anonymous.
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        self.update_row(&session_key, &session_state, ttl_seconds(ttl))
+            .await
+            .map_err(|e| match e {
+                StoreError::Serialize(_) => UpdateError::Serialization(e.into()),
+                e => UpdateError::Other(e.into()),
+            })?;
+        Ok(session_key)
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &time::Duration,
+    ) -> anyhow::Result<()> {
+        Ok(self.touch(session_key, ttl_seconds(ttl)).await?)
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        Ok(self.delete_row(session_key).await?)
+    }
+}
+
+/// One live session of a user, as listed by [`MySqlSessionStore::list_user_sessions`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// Names this session for [`MySqlSessionStore::revoke_session`].
+    pub handle: SessionHandle,
+    /// When the session was saved (sign-in, for identity sessions).
+    pub created_at: OffsetDateTime,
+    /// When the session was last written or touched (within one touch interval).
+    pub last_seen_at: OffsetDateTime,
+    /// When the session expires unless it is used again.
+    pub expires_at: OffsetDateTime,
+    /// The session state, values JSON-encoded as actix-session stores them; `None` if the
+    /// stored state is corrupt.
+    pub state: Option<HashMap<String, String>>,
+}
+
+impl SessionRecord {
+    fn from_row(mut row: Row) -> Result<Self, StoreError> {
+        const OP: &str = "list_user_sessions";
+        let id: Vec<u8> = take(&mut row, 0, OP, "id")?;
+        let data: Vec<u8> = take(&mut row, 1, OP, "data")?;
+        let utc = |t: PrimitiveDateTime| t.assume_utc();
+        Ok(Self {
+            handle: SessionHandle(SessionId::from_slice(&id).ok_or(StoreError::Decode {
+                op: OP,
+                column: "id",
+            })?),
+            created_at: utc(take(&mut row, 2, OP, "created_at")?),
+            last_seen_at: utc(take(&mut row, 3, OP, "last_seen_at")?),
+            expires_at: utc(take(&mut row, 4, OP, "expires_at")?),
+            state: serde_json::from_slice(&data).ok(),
+        })
+    }
+
+    /// A value of the state, decoded from JSON; `None` if absent or of another type.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let raw = self.state.as_ref()?.get(key)?;
+        serde_json::from_str(raw).ok()
+    }
+}
+
+impl MySqlSessionStoreBuilder {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            table: "sessions".to_owned(),
+            create_table: true,
+            touch_interval: Duration::from_secs(60),
+            cleanup_interval: Duration::from_secs(15 * 60),
+            cleanup_batch_size: 1_000,
+            user_id_key: "actix_identity.user_id".to_owned(),
+            operation_timeout: Duration::from_secs(3),
+            key_generator: generate_key,
+        }
+    }
+
+    /// The table's name (default `sessions`): 1–64 ASCII letters, digits or underscores, not
+    /// starting with a digit. Anything else is refused by [`build`](Self::build).
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Create the table on [`build`](Self::build) if it is missing (default `true`).
+    pub fn create_table_if_missing(mut self, create: bool) -> Self {
+        self.create_table = create;
+        self
+    }
+
+    /// Write a session's new expiry at most this often (default 60 s). Sliding expiry then
+    /// costs one write per session per interval, not one per request; the idle timeout is
+    /// honoured to within this interval.
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.touch_interval = interval;
+        self
+    }
+
+    /// How often the [cleanup task](crate::CleanupTask) deletes expired rows (default 15 min).
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.cleanup_interval = interval;
+        self
+    }
+
+    /// How many expired rows one cleanup statement deletes (default 1000).
+    pub fn cleanup_batch_size(mut self, size: u32) -> Self {
+        self.cleanup_batch_size = size;
+        self
+    }
+
+    /// The state key whose value is the user id (default `actix_identity.user_id`, where
+    /// actix-identity keeps it).
+    pub fn user_id_key(mut self, key: impl Into<String>) -> Self {
+        self.user_id_key = key.into();
+        self
+    }
+
+    /// The longest any one operation may take, waiting for a pooled connection included
+    /// (default 3 s). Past it the operation fails with [`StoreError::Timeout`].
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Replace the key generator. Only for tests that need to force a key collision.
+    #[doc(hidden)]
+    pub fn key_generator_for_tests(mut self, generator: fn() -> SessionKey) -> Self {
+        self.key_generator = generator;
+        self
+    }
+
+    /// Validate the options, open the pool (for a URL) and, unless turned off, create the
+    /// table if it is missing.
+    pub async fn build(self) -> Result<MySqlSessionStore, BuildError> {
+        if !valid_table_name(&self.table) {
+            return Err(BuildError::InvalidTableName(self.table));
+        }
+        if self.touch_interval.is_zero() {
+            // Zero would mean a write per request, which is what the store exists to avoid.
+            return Err(BuildError::Zero("touch_interval"));
+        }
+        if self.cleanup_interval.is_zero() {
+            return Err(BuildError::Zero("cleanup_interval"));
+        }
+        if self.cleanup_batch_size == 0 {
+            return Err(BuildError::Zero("cleanup_batch_size"));
+        }
+        if self.operation_timeout.is_zero() {
+            return Err(BuildError::Zero("operation_timeout"));
+        }
+        let pool = match self.source {
+            Source::Pool(pool) => pool,
+            Source::Url(url) => {
+                let opts = mysql_async::Opts::from_url(&url).map_err(BuildError::InvalidUrl)?;
+                // Matched-rows counts whatever the URL says (see `update_row`).
+                Pool::new(OptsBuilder::from_opts(opts).client_found_rows(true))
+            }
+        };
+        let store = MySqlSessionStore {
+            pool,
+            inner: Arc::new(Inner {
+                queries: Queries::new(&self.table),
+                table: self.table,
+                touch_interval: self.touch_interval,
+                cleanup_interval: self.cleanup_interval,
+                cleanup_batch_size: self.cleanup_batch_size,
+                user_id_key: self.user_id_key,
+                operation_timeout: self.operation_timeout,
+                touch: TouchCache::default(),
+                key_generator: self.key_generator,
+            }),
+        };
+        if self.create_table {
+            store
+                .create_table()
+                .await
+                .map_err(BuildError::CreateTable)?;
+        }
+        Ok(store)
+    }
+}
