@@ -1,1 +1,42 @@
+//! member-portal: members sign in and are remembered by a server-side session in MySQL.
+//!
+//! A map of the code:
+//!
+//! | module | what lives there | may touch |
+//! | --- | --- | --- |
+//! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
+//! | [`config`] | settings from the environment | nothing |
+//! | [`startup`] | pools, session store, middleware order, routes, the server | everything |
+//! | [`routes`] | thin HTTP handlers, one module per page | the modules below |
+//! | [`auth`] | signing in/out, the `require_member` guard, session contents | session, `members` |
+//! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
+//! | [`members`] | every SQL statement about members and authors | the database |
+//! | [`throttle`] | sign-in throttling kept in MySQL | the database |
+//! | [`password`] | argon2id hashing off the async workers | CPU only |
+//! | [`domain`] | validated input types | nothing |
+//! | [`db`] | connections, timeouts, migrations | the database |
+//! | [`errors`] | the error policy and error pages | nothing |
+//! | [`templates`] | Askama page structs | nothing |
+//!
+//! Sessions are stored by the `actix-session-mysql` crate of this workspace.
 
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod csrf;
+pub mod db;
+pub mod domain;
+pub mod errors;
+pub mod members;
+pub mod password;
+pub mod routes;
+pub mod startup;
+pub mod templates;
+pub mod throttle;
+
+/// Set up logging from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

@@ -1,0 +1,225 @@
+//! Configuration from the environment (and a `.env` file, if present).
+//!
+//! Every variable has a development default so `cargo run` works against a local MySQL. A bad
+//! value stops the app with one line naming the variable; secrets are never echoed back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::cookie::Key;
+use base64::Engine;
+
+/// `development` or `production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Plain cookies over HTTP, a random session key if none is given.
+    Development,
+    /// `Secure` cookies; refuses to start without `SESSION_KEY`.
+    Production,
+}
+
+/// The app's settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: where members and sessions live.
+    pub database_url: String,
+    /// `BIND`: the listen address.
+    pub bind: SocketAddr,
+    /// `APP_ENV`.
+    pub environment: Environment,
+    /// `SESSION_KEY`: encrypts session cookies and signs CSRF tokens.
+    pub session_key: Key,
+    /// Whether `session_key` was generated for this run (development only).
+    pub session_key_generated: bool,
+    /// `SESSION_IDLE_TIMEOUT`: the store's TTL, sliding.
+    pub idle_timeout: Duration,
+    /// `SESSION_ABSOLUTE_TIMEOUT`: counted from sign-in.
+    pub absolute_timeout: Duration,
+    /// `SESSION_TOUCH_INTERVAL`: how often a session's expiry is written at most.
+    pub touch_interval: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No URL (it may hold a password) and no key.
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("environment", &self.environment)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("touch_interval", &self.touch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration variable had a value the app cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {variable}: {problem}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What is wrong, without the value if it is secret.
+    pub problem: String,
+}
+
+fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Read the settings from the process environment (after loading `.env`, if present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a broken one is reported by the variables it leaves unset.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read the settings through `lookup`, which returns a variable's value if it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let environment = match get("APP_ENV").as_deref().map(str::trim) {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(bad(
+                    "APP_ENV",
+                    format!("{other:?} is neither \"development\" nor \"production\""),
+                ))
+            }
+        };
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| "mysql://root@127.0.0.1:3306/member_portal".to_owned());
+        let opts = mysql_async::Opts::from_url(&database_url)
+            .map_err(|e| bad("DATABASE_URL", format!("not a mysql:// URL ({e})")))?;
+        if opts.db_name().is_none() {
+            return Err(bad("DATABASE_URL", "the URL names no database"));
+        }
+        let bind = get("BIND")
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
+            .trim()
+            .parse()
+            .map_err(|_| bad("BIND", "expected an address such as 127.0.0.1:8080"))?;
+        let (session_key, session_key_generated) = match get("SESSION_KEY") {
+            Some(encoded) => (parse_key(encoded.trim())?, false),
+            None if environment == Environment::Production => {
+                return Err(bad(
+                    "SESSION_KEY",
+                    "required when APP_ENV=production (64+ random bytes, base64; e.g. \
+                     `openssl rand -base64 64`)",
+                ))
+            }
+            None => (Key::generate(), true),
+        };
+        let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            let text = get(name).unwrap_or_else(|| default.to_owned());
+            let value = humantime::parse_duration(text.trim()).map_err(|e| {
+                bad(
+                    name,
+                    format!("{text:?} is not a duration such as 30m ({e})"),
+                )
+            })?;
+            if value.is_zero() {
+                return Err(bad(name, "must be greater than zero"));
+            }
+            Ok(value)
+        };
+        let idle_timeout = duration("SESSION_IDLE_TIMEOUT", "30m")?;
+        let absolute_timeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")?;
+        let touch_interval = duration("SESSION_TOUCH_INTERVAL", "60s")?;
+        if touch_interval >= idle_timeout {
+            return Err(bad(
+                "SESSION_TOUCH_INTERVAL",
+                "must be shorter than SESSION_IDLE_TIMEOUT",
+            ));
+        }
+        Ok(Self {
+            database_url,
+            bind,
+            environment,
+            session_key,
+            session_key_generated,
+            idle_timeout,
+            absolute_timeout,
+            touch_interval,
+        })
+    }
+
+    /// Whether cookies get the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine
+        .decode(encoded)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded))
+        .map_err(|_| bad("SESSION_KEY", "not valid base64"))?;
+    Key::try_from(bytes.as_slice()).map_err(|_| {
+        bad(
+            "SESSION_KEY",
+            format!(
+                "{} bytes after decoding; at least 64 are needed",
+                bytes.len()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_in_development() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.environment, Environment::Development);
+        assert!(s.session_key_generated);
+        assert_eq!(s.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(s.absolute_timeout, Duration::from_secs(12 * 3600));
+        assert_eq!(s.touch_interval, Duration::from_secs(60));
+        assert!(!s.secure_cookies());
+    }
+
+    #[test]
+    fn production_needs_a_key() {
+        let err = settings(&[("APP_ENV", "production")]).expect_err("no key");
+        assert_eq!(err.variable, "SESSION_KEY");
+        let key = base64::engine::general_purpose::STANDARD.encode([7_u8; 64]);
+        let s = settings(&[("APP_ENV", "production"), ("SESSION_KEY", &key)]).expect("key");
+        assert!(s.secure_cookies());
+        assert!(!s.session_key_generated);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let short = base64::engine::general_purpose::STANDARD.encode([7_u8; 32]);
+        for (var, value) in [
+            ("APP_ENV", "staging"),
+            ("BIND", "nowhere"),
+            ("DATABASE_URL", "postgres://x"),
+            ("SESSION_KEY", "%%%"),
+            ("SESSION_KEY", short.as_str()),
+            ("SESSION_IDLE_TIMEOUT", "soon"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "0s"),
+            ("SESSION_TOUCH_INTERVAL", "1h"),
+        ] {
+            let err = settings(&[(var, value)]).expect_err(var);
+            assert_eq!(err.variable, var, "{value}");
+            assert!(!err.to_string().contains("%%%"));
+        }
+    }
+}

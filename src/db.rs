@@ -1,0 +1,142 @@
+//! Connections: pool options, creating the database, migrations, and the bounded wait that
+//! turns an unreachable MySQL into a quick "unavailable" instead of a hung request.
+
+use std::future::Future;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+/// The longest a request waits for the database, pool wait included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+mod embedded {
+    refinery::embed_migrations!("sql");
+}
+
+/// A database call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or did not answer in time.
+    #[error("database unavailable during {op}")]
+    Unavailable {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's error, if any (none for a timeout).
+        #[source]
+        source: Option<mysql_async::Error>,
+    },
+    /// The database answered with an error.
+    #[error("database error during {op}")]
+    Query {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+}
+
+impl DbError {
+    /// Wrap a driver error, telling an outage from a rejected statement.
+    pub fn from_driver(op: &'static str) -> impl FnOnce(mysql_async::Error) -> Self {
+        move |source| match source {
+            mysql_async::Error::Server(_) => Self::Query { op, source },
+            source => Self::Unavailable {
+                op,
+                source: Some(source),
+            },
+        }
+    }
+
+    /// The server's error code, if the server rejected the statement.
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            Self::Query {
+                source: mysql_async::Error::Server(e),
+                ..
+            } => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Pool options for the app: matched-row counts, and no reset on every return to the pool
+/// (the app keeps no per-connection state, and a reset costs a round trip).
+pub fn pool_opts(url: &str) -> Result<Opts, mysql_async::UrlError> {
+    let opts = Opts::from_url(url)?;
+    let pool = PoolOpts::default()
+        .with_constraints(PoolConstraints::new(0, 16).expect("0 <= 16"))
+        .with_reset_connection(false)
+        .with_inactive_connection_ttl(Duration::from_secs(60));
+    Ok(OptsBuilder::from_opts(opts)
+        .client_found_rows(true)
+        .pool_opts(pool)
+        .into())
+}
+
+/// Run `fut` against the database under [`OPERATION_TIMEOUT`].
+pub async fn bounded<T>(
+    op: &'static str,
+    fut: impl Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    tokio::time::timeout(OPERATION_TIMEOUT, fut)
+        .await
+        .unwrap_or(Err(DbError::Unavailable { op, source: None }))
+}
+
+/// A pooled connection, waiting at most [`OPERATION_TIMEOUT`].
+pub async fn conn(pool: &Pool, op: &'static str) -> Result<Conn, DbError> {
+    bounded(op, async {
+        pool.get_conn().await.map_err(DbError::from_driver(op))
+    })
+    .await
+}
+
+/// Whether the database answers.
+pub async fn ping(pool: &Pool) -> bool {
+    bounded("ping", async {
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(DbError::from_driver("ping"))?;
+        conn.ping().await.map_err(DbError::from_driver("ping"))
+    })
+    .await
+    .is_ok()
+}
+
+/// Create the database named in `opts` if it does not exist.
+pub async fn create_database(opts: &Opts) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let name = opts.db_name().context("DATABASE_URL names no database")?;
+    anyhow::ensure!(
+        !name.contains('`'),
+        "the database name in DATABASE_URL contains a backtick"
+    );
+    let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
+    let mut conn = Conn::new(server)
+        .await
+        .context("could not connect to MySQL (is it running? check DATABASE_URL)")?;
+    conn.query_drop(format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .await
+    .with_context(|| format!("could not create database {name}"))?;
+    conn.disconnect().await.ok();
+    Ok(())
+}
+
+/// Apply the app's migrations from `sql/`.
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let mut pool = pool.clone();
+    let report = embedded::migrations::runner()
+        .run_async(&mut pool)
+        .await
+        .context("database migration failed")?;
+    for migration in report.applied_migrations() {
+        tracing::info!(migration = %migration, "migration applied");
+    }
+    Ok(())
+}

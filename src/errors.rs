@@ -1,0 +1,106 @@
+//! The error policy, written down once.
+//!
+//! Handlers return [`AppError`]; each variant maps to a status and an HTML error page whose
+//! text is written for people and never contains internal error text. 5xx errors are logged
+//! here with their cause chain (which never contains secrets or session keys: the store only
+//! ever logs digests). An unreachable database is a 503 with `Retry-After`, never a 500.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::db::DbError;
+use crate::templates::{render, ErrorPage};
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The form's CSRF token or origin is wrong.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// A required field is missing or the body is not a form.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The body exceeds the form limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The database is unreachable.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or a failure we did not foresee.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable { .. } => Self::Unavailable(e.into()),
+            DbError::Query { .. } => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<actix_session_mysql::StoreError> for AppError {
+    fn from(e: actix_session_mysql::StoreError) -> Self {
+        if e.is_unavailable() {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
+        }
+    }
+}
+
+impl From<crate::password::HashError> for AppError {
+    fn from(e: crate::password::HashError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<actix_session::SessionInsertError> for AppError {
+    fn from(e: actix_session::SessionInsertError) -> Self {
+        Self::Internal(anyhow::anyhow!("session insert failed: {e}"))
+    }
+}
+
+impl From<actix_session::SessionGetError> for AppError {
+    fn from(e: actix_session::SessionGetError) -> Self {
+        Self::Internal(anyhow::anyhow!("session read failed: {e}"))
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(error = ?cause, "database unavailable"),
+            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            Self::Forbidden(why) => tracing::info!(reason = why, "form refused"),
+            _ => {}
+        }
+        error_page(self.status_code())
+    }
+}
+
+/// The HTML error page for `status` (with `Retry-After` on a 503).
+pub fn error_page(status: StatusCode) -> HttpResponse {
+    let mut response = render(status, &ErrorPage::for_status(status));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
+    response
+}

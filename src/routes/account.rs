@@ -1,0 +1,84 @@
+//! `GET /account/password`, `POST /account/password`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::auth::{self, CurrentMember};
+use crate::csrf::MemberForm;
+use crate::domain::NewPassword;
+use crate::errors::AppError;
+use crate::members;
+use crate::password::Verdict;
+use crate::startup::AppState;
+use crate::templates::{render, Layout, PasswordPage};
+
+use super::see_other;
+
+/// The change-password form.
+pub async fn form(current: CurrentMember) -> HttpResponse {
+    page(&current, StatusCode::OK, None)
+}
+
+fn page(current: &CurrentMember, status: StatusCode, error: Option<&str>) -> HttpResponse {
+    render(
+        status,
+        &PasswordPage {
+            layout: Layout::member(&current.csrf),
+            csrf: current.csrf.clone(),
+            username: current.member.id.clone(),
+            error: error.map(str::to_owned),
+        },
+    )
+}
+
+/// Change the password: every other session is revoked, this one gets a new id.
+pub async fn submit(
+    req: HttpRequest,
+    form: MemberForm,
+    current: CurrentMember,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let current_password = form.required("current_password")?;
+    let new_password = form.required("new_password")?;
+    let confirmation = form.required("new_password_confirm")?;
+    let user = current.member.id.as_str();
+
+    let stored = members::credentials(&state.pool, user).await?;
+    let verdict = state
+        .hasher
+        .verify(current_password.to_owned(), stored.map(|c| c.password_hash))
+        .await?;
+    if verdict == Verdict::Rejected {
+        return Ok(page(
+            &current,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Your current password is not correct."),
+        ));
+    }
+    let new_password = match NewPassword::parse(new_password, confirmation) {
+        Ok(p) => p,
+        Err(message) => {
+            return Ok(page(
+                &current,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+            ))
+        }
+    };
+    let hash = state.hasher.hash(new_password.into_inner()).await?;
+    let stamp = members::change_password(&state.pool, user, &hash).await?;
+    // The stamp alone already kills other sessions at their next request; deleting their
+    // rows now also takes them off the devices page and out of the table.
+    match auth::current_session_key(&req, &state.key) {
+        Some(key) => state.store.revoke_other_sessions(user, &key).await?,
+        None => state.store.revoke_user_sessions(user).await?,
+    };
+    auth::refresh_after_password_change(&session, stamp)?;
+    auth::flash(
+        &session,
+        "Your password has been changed. Other devices were signed out.",
+    )?;
+    Ok(see_other("/"))
+}

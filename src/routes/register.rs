@@ -1,0 +1,105 @@
+//! `GET /register`, `POST /register`.
+
+use actix_identity::Identity;
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::auth;
+use crate::csrf::{CsrfSigner, PublicForm};
+use crate::domain::{DisplayName, NewPassword, Username};
+use crate::errors::AppError;
+use crate::members::{self, CreateError};
+use crate::startup::AppState;
+use crate::templates::{render, Layout, RegisterPage};
+
+use super::see_other;
+
+/// The registration form.
+pub async fn form(
+    req: HttpRequest,
+    identity: Option<Identity>,
+    signer: web::Data<CsrfSigner>,
+) -> HttpResponse {
+    if identity.is_some() {
+        return see_other("/");
+    }
+    page(&req, &signer, StatusCode::OK, "", "", None)
+}
+
+fn page(
+    req: &HttpRequest,
+    signer: &CsrfSigner,
+    status: StatusCode,
+    username: &str,
+    name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = signer.anonymous_token(req);
+    let mut response = render(
+        status,
+        &RegisterPage {
+            layout: Layout::default(),
+            csrf,
+            username: username.trim().to_owned(),
+            name: name.trim().to_owned(),
+            error: error.map(str::to_owned),
+        },
+    );
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+/// Create the member and its author, then sign in.
+pub async fn submit(
+    req: HttpRequest,
+    form: PublicForm,
+    session: Session,
+    state: web::Data<AppState>,
+    signer: web::Data<CsrfSigner>,
+) -> Result<HttpResponse, AppError> {
+    let raw_username = form.required("username")?;
+    let raw_name = form.required("name")?;
+    let password = form.required("password")?;
+    let confirmation = form.required("password_confirm")?;
+    let invalid = |message: &str| {
+        page(
+            &req,
+            &signer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            raw_username,
+            raw_name,
+            Some(message),
+        )
+    };
+    let username = match Username::parse(raw_username) {
+        Ok(u) => u,
+        Err(message) => return Ok(invalid(message)),
+    };
+    let name = match DisplayName::parse(raw_name) {
+        Ok(n) => n,
+        Err(message) => return Ok(invalid(message)),
+    };
+    let password = match NewPassword::parse(password, confirmation) {
+        Ok(p) => p,
+        Err(message) => return Ok(invalid(message)),
+    };
+    let hash = state.hasher.hash(password.into_inner()).await?;
+    match members::create(&state.pool, &username, &name, &hash).await {
+        Ok(stamp) => {
+            auth::sign_in(&req, &session, username.as_str(), stamp)?;
+            Ok(see_other("/"))
+        }
+        Err(CreateError::Taken) => Ok(page(
+            &req,
+            &signer,
+            StatusCode::CONFLICT,
+            raw_username,
+            raw_name,
+            Some("That username is taken. Please choose another."),
+        )),
+        Err(CreateError::Db(e)) => Err(e.into()),
+    }
+}

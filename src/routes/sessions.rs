@@ -1,0 +1,136 @@
+//! `GET /sessions`, `POST /sessions/revoke`, `POST /sessions/revoke-others`.
+
+use actix_session::Session;
+use actix_session_mysql::{SessionHandle, SessionRecord};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+use crate::auth::{self, CurrentMember};
+use crate::csrf::MemberForm;
+use crate::errors::AppError;
+use crate::startup::AppState;
+use crate::templates::{render, Layout, SessionView, SessionsPage};
+
+use super::see_other;
+
+const WHEN: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+
+fn when(t: OffsetDateTime) -> String {
+    t.format(WHEN).unwrap_or_default()
+}
+
+fn view(record: &SessionRecord, current: Option<SessionHandle>) -> SessionView {
+    let (user_agent, ip) = auth::device_of(record);
+    let parsed = woothee::parser::Parser::new().parse(&user_agent);
+    let (browser, os) = match parsed {
+        Some(r) if r.name != "UNKNOWN" => {
+            let browser = if r.version.is_empty() || r.version == "UNKNOWN" {
+                r.name.to_owned()
+            } else {
+                format!(
+                    "{} {}",
+                    r.name,
+                    r.version.split('.').next().unwrap_or(r.version)
+                )
+            };
+            (
+                browser,
+                if r.os == "UNKNOWN" {
+                    "an unknown system".to_owned()
+                } else {
+                    r.os.to_owned()
+                },
+            )
+        }
+        _ => ("Unknown browser".to_owned(), "an unknown system".to_owned()),
+    };
+    SessionView {
+        handle: record.handle.to_string(),
+        browser,
+        os,
+        user_agent: if user_agent.is_empty() {
+            "(none)".to_owned()
+        } else {
+            user_agent
+        },
+        ip: if ip.is_empty() {
+            "unknown".to_owned()
+        } else {
+            ip
+        },
+        created: when(record.created_at),
+        last_seen: when(record.last_seen_at),
+        current: Some(record.handle) == current,
+    }
+}
+
+/// The member's live sessions.
+pub async fn list(
+    req: HttpRequest,
+    current: CurrentMember,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let this = auth::current_session_key(&req, &state.key).map(|k| SessionHandle::of(&k));
+    let records = state.store.list_user_sessions(&current.member.id).await?;
+    let mut sessions: Vec<SessionView> = records.iter().map(|r| view(r, this)).collect();
+    // This device first, then most recently seen.
+    sessions.sort_by_key(|s| !s.current);
+    Ok(render(
+        StatusCode::OK,
+        &SessionsPage {
+            layout: Layout::member(&current.csrf),
+            csrf: current.csrf.clone(),
+            sessions,
+            flash: auth::take_flash(&session),
+        },
+    ))
+}
+
+/// Revoke one of the member's own sessions; someone else's handle changes nothing.
+pub async fn revoke(
+    form: MemberForm,
+    current: CurrentMember,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let handle: SessionHandle = form
+        .required("session")?
+        .parse()
+        .map_err(|_| AppError::BadRequest("not a session handle"))?;
+    if state
+        .store
+        .revoke_session(&current.member.id, &handle)
+        .await?
+    {
+        auth::flash(&session, "That device has been signed out.")?;
+    }
+    Ok(see_other("/sessions"))
+}
+
+/// Sign out every other device.
+pub async fn revoke_others(
+    req: HttpRequest,
+    _form: MemberForm,
+    current: CurrentMember,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let key = auth::current_session_key(&req, &state.key)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("signed in without a session cookie")))?;
+    let revoked = state
+        .store
+        .revoke_other_sessions(&current.member.id, &key)
+        .await?;
+    let message = match revoked {
+        0 => "No other device was signed in.".to_owned(),
+        1 => "1 other device has been signed out.".to_owned(),
+        n => format!("{n} other devices have been signed out."),
+    };
+    auth::flash(&session, &message)?;
+    Ok(see_other("/sessions"))
+}

@@ -1,0 +1,148 @@
+//! The pages: one Askama struct per template in `templates/`, all extending `base.html`.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+
+/// What the shared layout needs.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Set on signed-in pages: shows the navigation and the "Sign out" button.
+    pub member: Option<LayoutMember>,
+}
+
+/// The signed-in part of the layout.
+#[derive(Debug)]
+pub struct LayoutMember {
+    /// The session-bound CSRF token for the sign-out form.
+    pub csrf: String,
+}
+
+impl Layout {
+    /// The layout of a signed-in page.
+    pub fn member(csrf: &str) -> Self {
+        Self {
+            member: Some(LayoutMember {
+                csrf: csrf.to_owned(),
+            }),
+        }
+    }
+}
+
+/// `GET /login` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub next: String,
+    pub error: Option<String>,
+}
+
+/// `GET /register` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// `GET /`.
+#[derive(Debug, Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub layout: Layout,
+    pub username: String,
+    pub name: String,
+    pub profile: Option<String>,
+    pub flash: Option<String>,
+}
+
+/// `GET /account/password` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub error: Option<String>,
+}
+
+/// One row of the devices page.
+#[derive(Debug)]
+pub struct SessionView {
+    pub handle: String,
+    pub browser: String,
+    pub os: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub created: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+/// `GET /sessions`.
+#[derive(Debug, Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub sessions: Vec<SessionView>,
+    pub flash: Option<String>,
+}
+
+/// Every error page.
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub title: &'static str,
+    pub message: &'static str,
+    pub back_href: &'static str,
+    pub back_label: &'static str,
+}
+
+impl ErrorPage {
+    /// The page for `status`, with wording for people, not for developers.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (title, message) = match status.as_u16() {
+            400 => ("Something is missing", "The form was incomplete or malformed. Go back and fill in every field."),
+            403 => ("Form expired", "This form has expired or did not come from this site. Go back, reload the page and try again."),
+            404 => ("Page not found", "There is nothing at this address."),
+            405 => ("Not allowed", "This address does not accept that kind of request."),
+            413 => ("Too much data", "The form sent more data than this site accepts."),
+            429 => ("Too many attempts", "Too many attempts. Wait a moment and try again."),
+            503 => ("Temporarily unavailable", "The service cannot reach its database right now. Please try again in a few seconds."),
+            _ if status.is_client_error() => ("Request refused", "The request could not be handled."),
+            _ => ("Something went wrong", "An unexpected error occurred. It has been logged; please try again."),
+        };
+        Self {
+            layout: Layout::default(),
+            status: status.as_u16(),
+            title,
+            message,
+            back_href: "/",
+            back_label: "Go to the home page",
+        }
+    }
+}
+
+/// Render `page` as an HTML response with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(error) => {
+            tracing::error!(error = %error, "a template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Something went wrong.")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Sign-in throttling per account name, kept in MySQL so every app instance shares it.
+//!
+//! The account name is counted whether or not a member has it, so the throttle says nothing
+//! about which accounts exist. The first few failures are free; after that each failure locks
+//! the name for twice as long as the one before, up to [`MAX_LOCK_SECS`]. A success clears it.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Pool;
+
+use crate::db::{self, DbError};
+
+/// The failure that brings the first lock (one second; each further failure doubles it).
+pub const FREE_FAILURES: u32 = 5;
+/// The longest lock, in seconds.
+pub const MAX_LOCK_SECS: u32 = 300;
+
+/// The throttle's state for one account name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// No recent failures.
+    Clear,
+    /// Some failures, but sign-in is allowed.
+    Open,
+    /// Sign-in refused for this long.
+    Locked(Duration),
+}
+
+/// Look up `account`.
+pub async fn check(pool: &Pool, account: &str) -> Result<Throttle, DbError> {
+    const OP: &str = "check throttle";
+    let mut conn = db::conn(pool, OP).await?;
+    let row: Option<(Option<i64>,)> = db::bounded(OP, async {
+        conn.exec_first(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), locked_until)
+             FROM login_throttle WHERE account = ?",
+            (account,),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))
+    })
+    .await?;
+    Ok(match row {
+        None => Throttle::Clear,
+        Some((Some(us),)) if us > 0 => Throttle::Locked(Duration::from_micros(us.unsigned_abs())),
+        Some(_) => Throttle::Open,
+    })
+}
+
+/// Count a failure for `account`.
+pub async fn record_failure(pool: &Pool, account: &str) -> Result<(), DbError> {
+    const OP: &str = "record failed sign-in";
+    let mut conn = db::conn(pool, OP).await?;
+    // `locked_until` is assigned first so that it reads the old `failures` on MySQL and
+    // MariaDB alike (both evaluate ON DUPLICATE KEY assignments left to right).
+    db::bounded(OP, async {
+        conn.exec_drop(
+            "INSERT INTO login_throttle (account, failures, locked_until) VALUES (?, 1, NULL)
+             ON DUPLICATE KEY UPDATE
+               locked_until = IF(failures + 1 >= ?,
+                   UTC_TIMESTAMP(6) + INTERVAL LEAST(POW(2, failures + 1 - ?), ?) SECOND, NULL),
+               failures = failures + 1",
+            (account, FREE_FAILURES, FREE_FAILURES, MAX_LOCK_SECS),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))
+    })
+    .await
+}
+
+/// Forget the failures of `account` after a successful sign-in.
+pub async fn clear(pool: &Pool, account: &str) -> Result<(), DbError> {
+    const OP: &str = "clear throttle";
+    let mut conn = db::conn(pool, OP).await?;
+    db::bounded(OP, async {
+        conn.exec_drop("DELETE FROM login_throttle WHERE account = ?", (account,))
+            .await
+            .map_err(DbError::from_driver(OP))
+    })
+    .await
+}
