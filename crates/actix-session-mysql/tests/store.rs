@@ -582,22 +582,33 @@ async fn cleanup_task_deletes_expired_rows_and_stops() {
 
 async fn time_zone_independence(tz: &str) {
     let db = TestDatabase::create().await;
-    let zoned =
-        Pool::new(OptsBuilder::from_opts(db.opts()).init(vec![format!("SET time_zone = '{tz}'")]));
+    // `init` runs on a new connection only; the pool resets a connection (COM_RESET_CONNECTION)
+    // when it is returned, which restores the server's zone, and then runs `setup`. Both, so
+    // that every statement of the store really runs in `tz`.
+    let set_zone = vec![format!("SET time_zone = '{tz}'")];
+    let zoned = Pool::new(
+        OptsBuilder::from_opts(db.opts())
+            .init(set_zone.clone())
+            .setup(set_zone),
+    );
     let store = MySqlSessionStore::builder(zoned.clone())
         .build()
         .await
         .unwrap();
     let admin = db.pool();
-    {
-        let mut conn = zoned.get_conn().await.unwrap();
-        let zone: String = conn
-            .query_first("SELECT @@session.time_zone")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(zone, tz, "the store's connections run in {tz}");
-    }
+    let assert_zone = || {
+        let zoned = zoned.clone();
+        async move {
+            let mut conn = zoned.get_conn().await.unwrap();
+            let zone: String = conn
+                .query_first("SELECT @@session.time_zone")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(zone, tz, "the store's connections run in {tz}");
+        }
+    };
+    assert_zone().await;
 
     let ttl = time::Duration::seconds(60);
     let key = store.save(user_state("alice"), &ttl).await.unwrap();
