@@ -372,7 +372,7 @@ impl MySqlSessionStore {
                 Ok((conn.affected_rows(), conn.opts().client_found_rows()))
             })
             .await?;
-        self.inner.touch.touched(id, self.inner.touch_interval);
+        self.inner.touch.touched(id);
         // Without CLIENT_FOUND_ROWS the count is of *changed* rows, and 0 could mean "same
         // values"; only a matched-rows count proves the row is gone. (The statement always
         // moves `last_seen_at`, so this is about honesty, not about correctness.)
@@ -385,10 +385,11 @@ impl MySqlSessionStore {
     async fn touch(&self, key: &SessionKey, ttl: i64) -> Result<(), StoreError> {
         const OP: &str = "update_ttl";
         let id = SessionId::of(key);
-        if self.inner.touch.is_fresh(&id) {
+        let interval = touch_interval_for(self.inner.touch_interval, ttl);
+        if self.inner.touch.is_fresh(&id, interval) {
             return Ok(());
         }
-        let interval_us = u64::try_from(self.inner.touch_interval.as_micros()).unwrap_or(u64::MAX);
+        let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
         self.bounded(OP, async {
             let mut conn = self.conn(OP).await?;
             conn.exec_drop(
@@ -399,7 +400,7 @@ impl MySqlSessionStore {
             .map_err(StoreError::db(OP))
         })
         .await?;
-        self.inner.touch.touched(id, self.inner.touch_interval);
+        self.inner.touch.touched(id);
         Ok(())
     }
 
@@ -426,9 +427,22 @@ fn take<T: mysql_async::prelude::FromValue>(
         .ok_or(StoreError::Decode { op, column })
 }
 
-/// Whole seconds of a TTL, at least one: a zero or negative TTL would create dead rows.
+/// The longest TTL stored: `DATETIME` ends at 9999-12-31, and past it `UTC_TIMESTAMP(6) +
+/// INTERVAL ttl SECOND` is `NULL`, which would make every save fail.
+const MAX_TTL_SECONDS: i64 = 100 * 366 * 24 * 60 * 60;
+
+/// Whole seconds of a TTL, at least one (a zero or negative TTL would create dead rows) and at
+/// most a century.
 fn ttl_seconds(ttl: &time::Duration) -> i64 {
-    ttl.whole_seconds().max(1)
+    ttl.whole_seconds().clamp(1, MAX_TTL_SECONDS)
+}
+
+/// The touch interval used for a session of `ttl_secs`: the configured one, but never more
+/// than half the TTL. Otherwise a session whose TTL is shorter than the interval would expire
+/// while in use, its touches all skipped.
+fn touch_interval_for(configured: Duration, ttl_secs: i64) -> Duration {
+    let half_ttl = Duration::from_millis(ttl_secs.unsigned_abs().saturating_mul(500));
+    configured.min(half_ttl)
 }
 
 impl SessionStore for MySqlSessionStore {
@@ -568,7 +582,8 @@ impl MySqlSessionStoreBuilder {
 
     /// Write a session's new expiry at most this often (default 60 s). Sliding expiry then
     /// costs one write per session per interval, not one per request; the idle timeout is
-    /// honoured to within this interval.
+    /// honoured to within this interval. For a session whose TTL is less than twice the
+    /// interval, half the TTL is used instead, so a session in use never expires.
     pub fn touch_interval(mut self, interval: Duration) -> Self {
         self.touch_interval = interval;
         self
@@ -655,5 +670,27 @@ impl MySqlSessionStoreBuilder {
                 .map_err(BuildError::CreateTable)?;
         }
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_clamped_to_what_a_datetime_can_hold() {
+        assert_eq!(ttl_seconds(&time::Duration::ZERO), 1);
+        assert_eq!(ttl_seconds(&time::Duration::seconds(-5)), 1);
+        assert_eq!(ttl_seconds(&time::Duration::minutes(30)), 1800);
+        assert_eq!(ttl_seconds(&time::Duration::MAX), MAX_TTL_SECONDS);
+    }
+
+    #[test]
+    fn touch_interval_is_at_most_half_the_ttl() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(touch_interval_for(minute, 1800), minute);
+        assert_eq!(touch_interval_for(minute, 120), minute);
+        assert_eq!(touch_interval_for(minute, 30), Duration::from_secs(15));
+        assert_eq!(touch_interval_for(minute, 1), Duration::from_millis(500));
     }
 }

@@ -15,32 +15,44 @@ use crate::id::SessionId;
 /// Past this many entries, stale ones are swept before inserting.
 const SWEEP_ABOVE: usize = 16_384;
 
+/// When each session was last touched (written), as far as this instance knows.
+///
+/// The instant is stored rather than a due time so that the interval can be chosen per call:
+/// the store shortens it for sessions whose TTL is not much longer than the interval.
 #[derive(Debug, Default)]
 pub(crate) struct TouchCache {
-    due: Mutex<HashMap<SessionId, Instant>>,
+    seen: Mutex<HashMap<SessionId, Instant>>,
 }
 
 impl TouchCache {
-    /// Remember that `id` was last touched `age` ago.
-    pub(crate) fn loaded(&self, id: SessionId, age: Duration, interval: Duration) {
+    /// Remember that `id` was last touched `age` ago. `keep` is how long an entry can be
+    /// useful (the longest interval in use); older entries are swept when the map is large.
+    pub(crate) fn loaded(&self, id: SessionId, age: Duration, keep: Duration) {
         let now = Instant::now();
-        let due_at = now + interval.saturating_sub(age);
-        let mut due = self.lock();
-        if due.len() >= SWEEP_ABOVE {
-            due.retain(|_, at| *at > now);
+        let mut seen = self.lock();
+        if seen.len() >= SWEEP_ABOVE {
+            seen.retain(|_, at| now.saturating_duration_since(*at) < keep);
         }
-        due.insert(id, due_at);
+        match now.checked_sub(age) {
+            Some(at) => {
+                seen.insert(id, at);
+            }
+            // Older than this clock can express: certainly due.
+            None => {
+                seen.remove(&id);
+            }
+        }
     }
 
-    /// Whether a touch may be skipped because `id` was touched within the interval.
-    pub(crate) fn is_fresh(&self, id: &SessionId) -> bool {
+    /// Whether a touch may be skipped because `id` was touched less than `interval` ago.
+    pub(crate) fn is_fresh(&self, id: &SessionId, interval: Duration) -> bool {
         self.lock()
             .get(id)
-            .is_some_and(|due_at| Instant::now() < *due_at)
+            .is_some_and(|at| at.elapsed() < interval)
     }
 
-    pub(crate) fn touched(&self, id: SessionId, interval: Duration) {
-        self.lock().insert(id, Instant::now() + interval);
+    pub(crate) fn touched(&self, id: SessionId) {
+        self.lock().insert(id, Instant::now());
     }
 
     pub(crate) fn forget(&self, id: &SessionId) {
@@ -49,7 +61,7 @@ impl TouchCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Instant>> {
         // The map holds only hints; a panic elsewhere cannot leave it in a harmful state.
-        self.due
+        self.seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

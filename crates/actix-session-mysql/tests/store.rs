@@ -1163,3 +1163,54 @@ async fn silent_server_times_out() {
     every_operation_fails(&store, true).await;
     drop(listener);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Edge TTLs
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_ttl_shorter_than_the_touch_interval_still_slides() {
+    let db = TestDatabase::create().await;
+    let store = MySqlSessionStore::builder(db.pool())
+        .touch_interval(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let pool = store.pool().clone();
+    let ttl = time::Duration::seconds(20);
+    let key = store.save(user_state("alice"), &ttl).await.unwrap();
+    // Touched 15 s ago, 5 s to live: with a 60 s throttle the session would die in use.
+    set_row(
+        &pool,
+        TABLE,
+        &key,
+        "last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 15 SECOND, \
+         expires_at = UTC_TIMESTAMP(6) + INTERVAL 5 SECOND",
+    )
+    .await;
+    assert!(store.load(&key).await.unwrap().is_some());
+    store.update_ttl(&key, &ttl).await.unwrap();
+    let left = expires_in_secs(&pool, TABLE, &key).await;
+    assert!(left > 15.0, "touched at half the TTL: {left}");
+    // And still throttled right after.
+    let touched = row_of(&pool, TABLE, &key).await.unwrap();
+    store.update_ttl(&key, &ttl).await.unwrap();
+    assert_eq!(row_of(&pool, TABLE, &key).await.unwrap(), touched);
+}
+
+#[tokio::test]
+async fn a_practically_infinite_ttl_is_stored() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    for ttl in [time::Duration::days(365 * 20_000), time::Duration::MAX] {
+        let key = store.save(user_state("alice"), &ttl).await.unwrap();
+        assert!(store.load(&key).await.unwrap().is_some());
+        store
+            .update(dup(&key), user_state("alice"), &ttl)
+            .await
+            .unwrap();
+        assert!(store.load(&key).await.unwrap().is_some());
+        let years = expires_in_secs(store.pool(), TABLE, &key).await / (366.0 * 86_400.0);
+        assert!((99.0..=100.0).contains(&years), "{years}");
+    }
+}
