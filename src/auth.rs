@@ -94,6 +94,10 @@ pub fn flash(session: &Session, message: &str) -> Result<(), AppError> {
 
 /// Take the one-time message, if any (a read-only page stays write-free without one).
 pub fn take_flash(session: &Session) -> Option<String> {
+    // `remove` marks the session changed even for an absent key: look first.
+    if !session.contains_key(FLASH) {
+        return None;
+    }
     session.remove_as::<String>(FLASH).and_then(Result::ok)
 }
 

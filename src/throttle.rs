@@ -11,7 +11,7 @@ use mysql_async::Pool;
 
 use crate::db::{self, DbError};
 
-/// The failure that brings the first lock (one second; each further failure doubles it).
+/// The failure that brings the first lock (two seconds; each further failure doubles it).
 pub const FREE_FAILURES: u32 = 5;
 /// The longest lock, in seconds.
 pub const MAX_LOCK_SECS: u32 = 300;
@@ -59,7 +59,7 @@ pub async fn record_failure(pool: &Pool, account: &str) -> Result<(), DbError> {
             "INSERT INTO login_throttle (account, failures, locked_until) VALUES (?, 1, NULL)
              ON DUPLICATE KEY UPDATE
                locked_until = IF(failures + 1 >= ?,
-                   UTC_TIMESTAMP(6) + INTERVAL LEAST(POW(2, failures + 1 - ?), ?) SECOND, NULL),
+                   UTC_TIMESTAMP(6) + INTERVAL LEAST(POW(2, failures + 2 - ?), ?) SECOND, NULL),
                failures = failures + 1",
             (account, FREE_FAILURES, FREE_FAILURES, MAX_LOCK_SECS),
         )

@@ -1,0 +1,82 @@
+//! Changing the password.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{get_with_cookie, location, spawn_app};
+
+#[tokio::test]
+async fn a_password_change_signs_out_every_other_session() {
+    let app = spawn_app().await;
+    app.member("nina", "Nina", "ninas password").await;
+    app.member_again("nina", "ninas password").await;
+    app.login("nina", "ninas password").await;
+    let before = app.sid().unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'nina'")
+            .await,
+        3
+    );
+
+    let wrong = app
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", "not it"),
+                ("new_password", "ninas new password"),
+                ("new_password_confirm", "ninas new password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let r = app
+        .submit(
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", "ninas password"),
+                ("new_password", "ninas new password"),
+                ("new_password_confirm", "ninas new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/");
+    let after = app.sid().unwrap();
+    assert_ne!(before, after, "this session got a new id");
+    assert!(app
+        .get_html("/")
+        .await
+        .contains("Your password has been changed"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'nina'")
+            .await,
+        1
+    );
+    let stale = get_with_cookie(&app, "/", &format!("sid={before}")).await;
+    assert_eq!(stale.status(), StatusCode::SEE_OTHER);
+
+    app.logout().await;
+    assert_eq!(
+        app.login("nina", "ninas password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("nina", "ninas new password").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_session_dies_when_the_password_changes_behind_its_back() {
+    let app = spawn_app().await;
+    app.register("oscar", "Oscar", "oscars password").await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    // A change made elsewhere (another instance, an admin tool): only the stamp moves.
+    app.exec("UPDATE member SET password_changed_at = UTC_TIMESTAMP(6) WHERE id = 'oscar'")
+        .await;
+    let r = app.get("/").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.session_rows().await, 0, "the dead session was deleted");
+}

@@ -1,0 +1,205 @@
+//! Bad input and odd requests: clear errors, no rows, no 5xx.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{csrf_in, get_with_cookie, spawn_app};
+
+#[tokio::test]
+async fn anonymous_traffic_creates_no_session_rows() {
+    let app = spawn_app().await;
+    let token = csrf_in(&app.get_html("/login").await);
+    for i in 0..100 {
+        let r = match i % 6 {
+            0 => app.get("/login").await,
+            1 => app.get("/").await,
+            2 => {
+                app.post(
+                    "/login",
+                    &[
+                        ("csrf_token", &token),
+                        ("username", "nobody"),
+                        ("password", "wrong one"),
+                    ],
+                )
+                .await
+            }
+            3 => app.post("/logout", &[("csrf_token", &token)]).await,
+            4 => get_with_cookie(&app, "/", &format!("sid=random{i}; csrf=x")).await,
+            _ => app.get("/register").await,
+        };
+        assert!(!r.status().is_server_error(), "request {i}: {}", r.status());
+    }
+    assert_eq!(app.session_rows().await, 0);
+}
+
+#[tokio::test]
+async fn broken_session_cookies_are_anonymous_never_5xx() {
+    let app = spawn_app().await;
+    app.register("pat", "Pat", "pats password").await;
+    let good = app.sid().unwrap();
+    let mut tampered = good.clone().into_bytes();
+    tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let huge = "A".repeat(4000);
+    let cases = [
+        format!("sid={tampered}"),
+        "sid=".to_owned(),
+        format!("sid={huge}"),
+        format!("sid={tampered}; sid={tampered}"),
+        "sid=%%%".to_owned(),
+        "sid=\"quoted\"".to_owned(),
+    ];
+    for cookie in &cases {
+        for path in ["/", "/login", "/sessions"] {
+            let r = get_with_cookie(&app, path, cookie).await;
+            assert!(
+                r.status() == StatusCode::OK || r.status() == StatusCode::SEE_OTHER,
+                "{path} with {:.40}: {}",
+                cookie,
+                r.status()
+            );
+            if path == "/" {
+                assert_eq!(r.status(), StatusCode::SEE_OTHER, "anonymous");
+            }
+        }
+    }
+    // The genuine cookie still works.
+    assert_eq!(
+        get_with_cookie(&app, "/", &format!("sid={good}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn oversized_and_incomplete_forms_get_pages() {
+    let app = spawn_app().await;
+    let token = csrf_in(&app.get_html("/login").await);
+    let big = "x".repeat(20 * 1024);
+    let r = app
+        .post(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("username", &big),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text().await.unwrap().contains("Too much data"));
+    let r = app.post("/login", &[("csrf_token", &token)]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("<html"));
+    // Not a form at all: no token to be found, so 403.
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/json")
+        .body("{\"username\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_page_is_html_with_security_headers() {
+    let app = spawn_app().await;
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().contains_key("referrer-policy"));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.text().await.unwrap().contains("Page not found"));
+
+    let r = app.get("/logout").await;
+    assert!(matches!(
+        r.status(),
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    ));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+
+    let r = app.get("/login?next=%ZZ").await;
+    assert!(!r.status().is_server_error());
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+
+    let r = app.get("/static/style.css").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cache = r.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cache.contains("max-age=86400"), "{cache}");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    let r = app
+        .other_client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("csrf=") && cookie.contains("HttpOnly"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_has_the_right_attributes() {
+    let app = spawn_app().await;
+    let token = csrf_in(&app.get_html("/register").await);
+    let r = app
+        .post(
+            "/register",
+            &[
+                ("csrf_token", &token),
+                ("username", "quinn"),
+                ("name", "Quinn"),
+                ("password", "quinns password"),
+                ("password_confirm", "quinns password"),
+            ],
+        )
+        .await;
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("sid="))
+        .expect("a sid cookie");
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Lax"));
+    assert!(cookie.contains("Path=/"));
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    // The raw key never reaches the database: the cookie value is not in any row.
+    let value = cookie.split(';').next().unwrap().trim_start_matches("sid=");
+    let mut conn = app.pool.get_conn().await.unwrap();
+    use mysql_async::prelude::Queryable;
+    let hits: u64 = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM sessions WHERE data LIKE CONCAT('%', ?, '%')",
+            (value,),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hits, 0);
+}

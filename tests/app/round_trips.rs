@@ -1,0 +1,154 @@
+//! Database round trips per request, counted by the server itself.
+//!
+//! The app runs as a MySQL user of its own, and MariaDB's `USER_STATISTICS` (enabled with
+//! `userstat`) counts that user's statements, so nothing else on the server disturbs the count.
+
+use mysql_async::prelude::Queryable;
+use reqwest::StatusCode;
+use test_database::TestDatabase;
+
+use crate::helpers::{client, settings};
+
+struct Counts {
+    selects: u64,
+    updates: u64,
+    other: u64,
+}
+
+async fn counts(admin: &mysql_async::Pool, user: &str) -> Counts {
+    let mut conn = admin.get_conn().await.unwrap();
+    let row: Option<(u64, u64, u64)> = conn
+        .exec_first(
+            "SELECT SELECT_COMMANDS, UPDATE_COMMANDS, OTHER_COMMANDS
+             FROM information_schema.USER_STATISTICS WHERE USER = ?",
+            (user,),
+        )
+        .await
+        .unwrap();
+    let (selects, updates, other) = row.unwrap_or_default();
+    Counts {
+        selects,
+        updates,
+        other,
+    }
+}
+
+#[tokio::test]
+async fn signed_in_home_costs_two_point_reads_and_login_page_none() {
+    let db = TestDatabase::create().await;
+    let admin = db.pool();
+    let user = db.name().to_owned();
+    {
+        let mut conn = admin.get_conn().await.unwrap();
+        conn.query_drop("SET GLOBAL userstat = 1").await.unwrap();
+        conn.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("GRANT ALL ON `{user}`.* TO '{user}'@'%'"))
+            .await
+            .unwrap();
+    }
+    let server = test_database::server_opts();
+    let url = format!(
+        "mysql://{user}:pw@{}:{}/{user}",
+        server.ip_or_hostname(),
+        server.tcp_port()
+    );
+    let app = member_portal::startup::Application::build(settings(&url, &[]))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let http = client(&jar);
+
+    let page = http
+        .get(format!("{base}/register"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::helpers::csrf_in(&page);
+    let r = http
+        .post(format!("{base}/register"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "rita"),
+            ("name", "Rita"),
+            ("password", "ritas password"),
+            ("password_confirm", "ritas password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Warm up: every worker opens its connections and prepares its statements.
+    for _ in 0..20 {
+        assert_eq!(
+            http.get(format!("{base}/")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+
+    let before = counts(&admin, &user).await;
+    for _ in 0..10 {
+        assert_eq!(
+            http.get(format!("{base}/")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let after = counts(&admin, &user).await;
+    assert_eq!(
+        after.selects - before.selects,
+        20,
+        "two reads per signed-in GET /"
+    );
+    assert_eq!(
+        after.updates - before.updates,
+        0,
+        "no write while the touch is not due"
+    );
+    assert_eq!(after.other - before.other, 0);
+
+    let before = counts(&admin, &user).await;
+    for _ in 0..10 {
+        let anonymous = client(&std::sync::Arc::new(reqwest::cookie::Jar::default()));
+        let r = anonymous.get(format!("{base}/login")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let after = counts(&admin, &user).await;
+    assert_eq!(
+        (after.selects + after.updates + after.other)
+            - (before.selects + before.updates + before.other),
+        0,
+        "GET /login needs no database"
+    );
+
+    // A touch that is due costs exactly one write, once.
+    {
+        let mut conn = admin.get_conn().await.unwrap();
+        conn.query_drop("UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 2 MINUTE")
+            .await
+            .unwrap();
+    }
+    let before = counts(&admin, &user).await;
+    for _ in 0..5 {
+        assert_eq!(
+            http.get(format!("{base}/")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let after = counts(&admin, &user).await;
+    assert_eq!(
+        after.updates - before.updates,
+        1,
+        "one touch in five requests"
+    );
+
+    let mut conn = admin.get_conn().await.unwrap();
+    conn.query_drop(format!("DROP USER '{user}'@'%'"))
+        .await
+        .unwrap();
+}
