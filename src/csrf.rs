@@ -93,7 +93,7 @@ impl CsrfSigner {
             .path("/")
             .http_only(true)
             .secure(self.secure)
-            .same_site(SameSite::Strict)
+            .same_site(SameSite::Lax)
             .finish();
         (token, Some(cookie))
     }
