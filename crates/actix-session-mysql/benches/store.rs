@@ -1,7 +1,7 @@
 //! Benchmarks against a real MySQL/MariaDB at `TEST_DATABASE_URL` (default
 //! `mysql://root@127.0.0.1:3306`), each in a throwaway database.
 //!
-//! `cargo bench -p actix-session-mysql` — about two minutes, most of it filling the
+//! `cargo bench -p actix-session-mysql` — about five minutes, most of it filling the
 //! million-row table.
 
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
