@@ -13,10 +13,10 @@ use crate::errors::AppError;
 use crate::members;
 use crate::password::Verdict;
 use crate::startup::AppState;
-use crate::templates::{render, Layout, LoginPage};
+use crate::templates::{Layout, LoginPage};
 use crate::throttle::{self, Throttle};
 
-use super::see_other;
+use super::{anonymous_form, see_other};
 
 /// The one message for every failed sign-in: it never says whether the account exists.
 pub const BAD_CREDENTIALS: &str = "That username and password do not match.";
@@ -48,22 +48,13 @@ fn page(
     next: String,
     error: Option<String>,
 ) -> HttpResponse {
-    let (csrf, cookie) = signer.anonymous_token(req);
-    let mut response = render(
-        status,
-        &LoginPage {
-            layout: Layout::default(),
-            csrf,
-            username,
-            next,
-            error,
-        },
-    );
-    if let Some(cookie) = cookie {
-        // The cookie is built by us and always valid.
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    anonymous_form(req, signer, status, |csrf| LoginPage {
+        layout: Layout::default(),
+        csrf,
+        username,
+        next,
+        error,
+    })
 }
 
 /// Sign in: throttle check, password check (constant work for unknown users), a brand-new

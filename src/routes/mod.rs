@@ -10,12 +10,33 @@ pub mod logout;
 pub mod register;
 pub mod sessions;
 
-use actix_web::http::header;
-use actix_web::HttpResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::csrf::CsrfSigner;
+use crate::templates::render;
 
 /// `303 See Other` to `location`.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
+}
+
+/// An anonymous form page: `make_page` gets the double-submit token to embed, and the CSRF
+/// cookie is set alongside if the visitor has no genuine one yet.
+pub fn anonymous_form<T: Template>(
+    req: &HttpRequest,
+    signer: &CsrfSigner,
+    status: StatusCode,
+    make_page: impl FnOnce(String) -> T,
+) -> HttpResponse {
+    let (token, cookie) = signer.anonymous_token(req);
+    let mut response = render(status, &make_page(token));
+    if let Some(cookie) = cookie {
+        // A cookie we built ourselves always serialises.
+        let _ = response.add_cookie(&cookie);
+    }
+    response
 }

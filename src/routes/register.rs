@@ -11,9 +11,9 @@ use crate::domain::{DisplayName, NewPassword, Username};
 use crate::errors::AppError;
 use crate::members::{self, CreateError};
 use crate::startup::AppState;
-use crate::templates::{render, Layout, RegisterPage};
+use crate::templates::{Layout, RegisterPage};
 
-use super::see_other;
+use super::{anonymous_form, see_other};
 
 /// The registration form.
 pub async fn form(
@@ -35,21 +35,13 @@ fn page(
     name: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, cookie) = signer.anonymous_token(req);
-    let mut response = render(
-        status,
-        &RegisterPage {
-            layout: Layout::default(),
-            csrf,
-            username: username.trim().to_owned(),
-            name: name.trim().to_owned(),
-            error: error.map(str::to_owned),
-        },
-    );
-    if let Some(cookie) = cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    anonymous_form(req, signer, status, |csrf| RegisterPage {
+        layout: Layout::default(),
+        csrf,
+        username: username.trim().to_owned(),
+        name: name.trim().to_owned(),
+        error: error.map(str::to_owned),
+    })
 }
 
 /// Create the member and its author, then sign in.

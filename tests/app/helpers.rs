@@ -115,10 +115,7 @@ impl TestApp {
 
     /// POST `form` to `path` with the CSRF token of the page at `form_page`.
     pub async fn submit(&self, form_page: &str, path: &str, form: &[(&str, &str)]) -> Response {
-        let token = csrf_in(&self.get_html(form_page).await);
-        let mut fields = vec![("csrf_token", token.as_str())];
-        fields.extend_from_slice(form);
-        self.post(path, &fields).await
+        self.submit_as(&self.client, form_page, path, form).await
     }
 
     pub async fn register(&self, username: &str, name: &str, password: &str) -> Response {
@@ -149,33 +146,47 @@ impl TestApp {
         self.submit("/", "/logout", &[]).await
     }
 
-    /// A member registered by another client, then signed out: ready for `login`.
-    pub async fn member(&self, username: &str, name: &str, password: &str) {
-        let other = self.other_client();
-        let token = csrf_in(
-            &other
-                .get(self.url("/register"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
-        let r = other
-            .post(self.url("/register"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", username),
-                ("name", name),
-                ("password", password),
-                ("password_confirm", password),
-            ])
+    /// POST `form` to `path` from `client`, with the CSRF token of its page at `form_page`.
+    pub async fn submit_as(
+        &self,
+        client: &reqwest::Client,
+        form_page: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let page = client.get(self.url(form_page)).send().await.unwrap();
+        let token = csrf_in(&page.text().await.unwrap());
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        client
+            .post(self.url(path))
+            .form(&fields)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Register a member from another client, which stays signed in: a second device.
+    pub async fn member(&self, username: &str, name: &str, password: &str) {
+        let form = [
+            ("username", username),
+            ("name", name),
+            ("password", password),
+            ("password_confirm", password),
+        ];
+        let r = self
+            .submit_as(&self.other_client(), "/register", "/register", &form)
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        // That client's session is left as it is: a second device of the member.
+    }
+
+    /// Sign `username` in from yet another client: one more device.
+    pub async fn member_again(&self, username: &str, password: &str) {
+        let form = [("username", username), ("password", password)];
+        let r = self
+            .submit_as(&self.other_client(), "/login", "/login", &form)
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
 
     /// A client with a cookie jar of its own: another browser.

@@ -106,31 +106,3 @@ async fn revoke_others_keeps_this_device() {
     assert!(page.contains("2 other devices have been signed out."));
     assert!(page.contains("This device"));
 }
-
-impl crate::helpers::TestApp {
-    /// Sign `username` in from yet another client.
-    pub async fn member_again(&self, username: &str, password: &str) {
-        let other = self.other_client();
-        let token = csrf_in(
-            &other
-                .get(self.url("/login"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
-        let r = other
-            .post(self.url("/login"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", username),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    }
-}
