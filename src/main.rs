@@ -5,6 +5,12 @@ use member_portal::cli::{self, Cli};
 use member_portal::config::Settings;
 
 fn main() -> ExitCode {
+    // Errors here are values, often many per second during a database outage; with
+    // RUST_BACKTRACE=1 anyhow would capture a backtrace for each (hundreds of µs to ms).
+    // Panics keep their backtraces: this only concerns library error values.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
