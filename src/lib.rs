@@ -34,9 +34,12 @@ pub mod startup;
 pub mod templates;
 pub mod throttle;
 
-/// Set up logging from `RUST_LOG` (default `info`).
+/// Set up logging to stderr from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
