@@ -19,10 +19,12 @@ CREATE TABLE member (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Failed sign-ins per account name, whether or not the account exists, shared by every app
--- instance. A row exists only while an account name has recent failures.
+-- instance. A success deletes the row; a failure after a quiet hour starts the count again.
 CREATE TABLE login_throttle (
     account VARCHAR(40) NOT NULL,
     failures INT NOT NULL,
     locked_until DATETIME(6) NULL,
-    PRIMARY KEY (account)
+    last_failure_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (account),
+    KEY login_throttle_last_failure_at (last_failure_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

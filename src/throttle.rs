@@ -2,7 +2,8 @@
 //!
 //! The account name is counted whether or not a member has it, so the throttle says nothing
 //! about which accounts exist. The first few failures are free; after that each failure locks
-//! the name for twice as long as the one before, up to [`MAX_LOCK_SECS`]. A success clears it.
+//! the name for twice as long as the one before, up to [`MAX_LOCK_SECS`]. A success clears it,
+//! and so does a quiet hour ([`QUIET_SECS`]) before the next failure.
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use crate::db::{self, DbError};
 pub const FREE_FAILURES: u32 = 5;
 /// The longest lock, in seconds.
 pub const MAX_LOCK_SECS: u32 = 300;
+/// After this long without a failure, the count starts again.
+pub const QUIET_SECS: u32 = 3600;
 
 /// The throttle's state for one account name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +55,29 @@ pub async fn check(pool: &Pool, account: &str) -> Result<Throttle, DbError> {
 pub async fn record_failure(pool: &Pool, account: &str) -> Result<(), DbError> {
     const OP: &str = "record failed sign-in";
     let mut conn = db::conn(pool, OP).await?;
-    // `locked_until` is assigned first so that it reads the old `failures` on MySQL and
-    // MariaDB alike (both evaluate ON DUPLICATE KEY assignments left to right).
+    // Assignments run left to right on MySQL and MariaDB alike, and each later one sees the
+    // values set before it: so `locked_until` and `failures` read the old `failures` and the
+    // old `last_failure_at`, which is assigned last.
     db::bounded(OP, async {
         conn.exec_drop(
-            "INSERT INTO login_throttle (account, failures, locked_until) VALUES (?, 1, NULL)
+            "INSERT INTO login_throttle (account, failures, locked_until, last_failure_at)
+             VALUES (?, 1, NULL, UTC_TIMESTAMP(6))
              ON DUPLICATE KEY UPDATE
-               locked_until = IF(failures + 1 >= ?,
-                   UTC_TIMESTAMP(6) + INTERVAL LEAST(POW(2, failures + 2 - ?), ?) SECOND, NULL),
-               failures = failures + 1",
-            (account, FREE_FAILURES, FREE_FAILURES, MAX_LOCK_SECS),
+               locked_until = IF(last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
+                                   OR failures + 1 < ?,
+                   NULL,
+                   UTC_TIMESTAMP(6) + INTERVAL LEAST(POW(2, failures + 2 - ?), ?) SECOND),
+               failures = IF(last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND,
+                   1, failures + 1),
+               last_failure_at = UTC_TIMESTAMP(6)",
+            (
+                account,
+                QUIET_SECS,
+                FREE_FAILURES,
+                FREE_FAILURES,
+                MAX_LOCK_SECS,
+                QUIET_SECS,
+            ),
         )
         .await
         .map_err(DbError::from_driver(OP))

@@ -212,6 +212,21 @@ async fn repeated_failures_are_throttled_per_account() {
         app.login("nobody-here", "wrong password").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
+    // After a quiet hour the count starts again: one more failure does not lock.
+    app.exec(
+        "UPDATE login_throttle SET locked_until = NULL,
+            last_failure_at = last_failure_at - INTERVAL 2 HOUR WHERE account = 'nobody-here'",
+    )
+    .await;
+    assert_eq!(
+        app.login("nobody-here", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.count("SELECT failures FROM login_throttle WHERE account = 'nobody-here'")
+            .await,
+        1
+    );
     // A success clears the count.
     app.exec("UPDATE login_throttle SET locked_until = NULL")
         .await;
