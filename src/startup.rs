@@ -2,16 +2,17 @@
 
 use std::net::TcpListener;
 
-use actix_identity::IdentityMiddleware;
+use actix_identity::{Identity, IdentityMiddleware};
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
-use actix_session::SessionMiddleware;
+use actix_session::{Session, SessionMiddleware};
 use actix_session_mysql::{CleanupTask, MySqlSessionStore};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{time::Duration as CookieDuration, Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, DefaultHeaders, Next};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use mysql_async::{Opts, Pool};
 
@@ -22,6 +23,7 @@ use crate::db;
 use crate::errors::error_page;
 use crate::password::Hasher;
 use crate::routes::{account, assets, health, home, login, logout, register, sessions};
+use crate::templates::{render, ErrorPage, Layout};
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
@@ -205,9 +207,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_member))
                 .post(sessions::revoke_others),
         )
-        .default_service(web::to(|| async {
-            error_page(actix_web::http::StatusCode::NOT_FOUND)
-        }));
+        .default_service(web::to(not_found));
 }
 
 /// Headers on every response: no inline anything, no framing, no caching of pages that carry
@@ -224,6 +224,17 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("cross-origin-opener-policy", "same-origin"),
     ("cache-control", "no-store"),
 ];
+
+/// The 404 page, with the signed-in header (and its "Sign out") for a signed-in visitor. Reads
+/// only the session that the middleware has already loaded.
+async fn not_found(identity: Option<Identity>, session: Session) -> HttpResponse {
+    let mut page = ErrorPage::for_status(StatusCode::NOT_FOUND);
+    let csrf: Option<String> = session.get(csrf::SESSION_KEY).ok().flatten();
+    if let (Some(_), Some(csrf)) = (identity, csrf) {
+        page.layout = Layout::member(&csrf);
+    }
+    render(StatusCode::NOT_FOUND, &page)
+}
 
 fn security_headers() -> DefaultHeaders {
     SECURITY_HEADERS

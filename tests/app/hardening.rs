@@ -117,7 +117,8 @@ async fn every_page_is_html_with_security_headers() {
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.headers().contains_key("referrer-policy"));
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert!(r.text().await.unwrap().contains("Page not found"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Page not found") && !html.contains("Sign out"));
 
     let r = app.get("/logout").await;
     assert!(matches!(
@@ -157,6 +158,13 @@ async fn every_page_is_html_with_security_headers() {
         .unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("csrf=") && cookie.contains("HttpOnly"));
+
+    app.register("sam", "Sam", "sams password").await;
+    let html = app.get_html("/no/such/page").await;
+    assert!(
+        html.contains("Page not found") && html.contains("Sign out"),
+        "signed-in header"
+    );
 }
 
 #[tokio::test]
