@@ -289,6 +289,49 @@ impl Answer {
     }
 }
 
+/// Poll the signed-in home page until it greets the member again. Every failed attempt on
+/// the way must be the 503 page (never a 500); returns the attempts and what failed.
+async fn await_recovery(
+    browser: &reqwest::Client,
+    home_url: &str,
+    since: Instant,
+    what: &str,
+) -> (u32, Vec<String>) {
+    let mut attempts = 0u32;
+    let mut failures: Vec<String> = Vec::new();
+    loop {
+        attempts += 1;
+        let home = get(browser, home_url).await;
+        if home.status == StatusCode::OK && home.body.contains("Welcome, Ada Outage") {
+            return (attempts, failures);
+        }
+        failures.push(format!(
+            "#{attempts} at {:?}: {} in {:?}",
+            since.elapsed(),
+            home.status,
+            home.took
+        ));
+        home.assert_unavailable_page(&format!("GET / while recovering from {what}"));
+        assert!(
+            since.elapsed() < RECOVERY_DEADLINE,
+            "no recovery from {what} within {RECOVERY_DEADLINE:?}: {failures:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Twelve signed-in requests in a row, spread over every worker, all greeting the member.
+async fn assert_steady(browser: &reqwest::Client, home_url: &str, what: &str) {
+    let mut failed: Vec<String> = Vec::new();
+    for i in 0..12 {
+        let home = get(browser, home_url).await;
+        if home.status != StatusCode::OK || !home.body.contains("Welcome, Ada Outage") {
+            failed.push(format!("#{i}: {} in {:?}", home.status, home.took));
+        }
+    }
+    assert!(failed.is_empty(), "failures {what}: {failed:#?}");
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Answer {
     let started = Instant::now();
     let response = client.get(url).send().await.unwrap();
@@ -418,31 +461,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
         outage_started.elapsed()
     );
 
-    let mut attempts = 0u32;
-    let mut failures: Vec<String> = Vec::new();
-    loop {
-        attempts += 1;
-        let home = get(&browser, &url("/")).await;
-        if home.status == StatusCode::OK && home.body.contains("Welcome, Ada Outage") {
-            break;
-        }
-        failures.push(format!(
-            "#{attempts} at {:?}: {} in {:?}",
-            db_back.elapsed(),
-            home.status,
-            home.took
-        ));
-        assert_ne!(
-            home.status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "an empty 500 during recovery: {failures:#?}"
-        );
-        assert!(
-            db_back.elapsed() < RECOVERY_DEADLINE,
-            "no recovery within {RECOVERY_DEADLINE:?}: {failures:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (attempts, failures) = await_recovery(&browser, &url("/"), db_back, "the outage").await;
     let recovered_in = db_back.elapsed();
     eprintln!(
         "recovered: GET / answered 200 after {attempts} request(s), {recovered_in:?} after the \
@@ -450,14 +469,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     );
 
     // Recovered for good, on every worker: no stale pooled connection left anywhere.
-    let mut after: Vec<String> = Vec::new();
-    for i in 0..12 {
-        let home = get(&browser, &url("/")).await;
-        if home.status != StatusCode::OK || !home.body.contains("Welcome, Ada Outage") {
-            after.push(format!("#{i}: {} in {:?}", home.status, home.took));
-        }
-    }
-    assert!(after.is_empty(), "failures after recovery: {after:#?}");
+    assert_steady(&browser, &url("/"), "after recovery").await;
     let health = get(&browser, &url("/healthz")).await;
     assert_eq!(health.status, StatusCode::OK, "{health:?}");
     assert_eq!(health.body, "ok");
@@ -491,43 +503,13 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     db.kill();
     db.start().await;
     let blip_back = Instant::now();
-    let mut attempts = 0u32;
-    let mut failures: Vec<String> = Vec::new();
-    loop {
-        attempts += 1;
-        let home = get(&browser, &url("/")).await;
-        if home.status == StatusCode::OK && home.body.contains("Welcome, Ada Outage") {
-            break;
-        }
-        failures.push(format!(
-            "#{attempts} at {:?}: {} in {:?}",
-            blip_back.elapsed(),
-            home.status,
-            home.took
-        ));
-        if home.status != StatusCode::SERVICE_UNAVAILABLE {
-            panic!("after a blip: {home:?}; so far: {failures:#?}");
-        }
-        home.assert_unavailable_page("GET / right after a blip");
-        assert!(
-            blip_back.elapsed() < RECOVERY_DEADLINE,
-            "no recovery from a blip within {RECOVERY_DEADLINE:?}: {failures:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (attempts, failures) = await_recovery(&browser, &url("/"), blip_back, "a blip").await;
     eprintln!(
         "blip: GET / answered 200 after {attempts} request(s), {:?} after the database came \
          back; failed attempts: {failures:#?}",
         blip_back.elapsed()
     );
-    let mut after: Vec<String> = Vec::new();
-    for i in 0..12 {
-        let home = get(&browser, &url("/")).await;
-        if home.status != StatusCode::OK {
-            after.push(format!("#{i}: {} in {:?}", home.status, home.took));
-        }
-    }
-    assert!(after.is_empty(), "failures after the blip: {after:#?}");
+    assert_steady(&browser, &url("/"), "after the blip").await;
 
     // 6. A database that hangs instead of refusing: the bounded waits must still give a 503
     // page in seconds, and the app must recover when it answers again (pooled connections
@@ -568,42 +550,11 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     sign_in.assert_unavailable_page("POST /login while the database hangs");
     db.signal("CONT");
     let thawed = Instant::now();
-    let mut attempts = 0u32;
-    let mut failures: Vec<String> = Vec::new();
-    loop {
-        attempts += 1;
-        let home = get(&browser, &url("/")).await;
-        if home.status == StatusCode::OK && home.body.contains("Welcome, Ada Outage") {
-            break;
-        }
-        failures.push(format!(
-            "#{attempts} at {:?}: {} in {:?}",
-            thawed.elapsed(),
-            home.status,
-            home.took
-        ));
-        assert_ne!(
-            home.status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "a 500 after the hang: {home:?}; so far: {failures:#?}"
-        );
-        assert!(
-            thawed.elapsed() < RECOVERY_DEADLINE,
-            "no recovery from the hang within {RECOVERY_DEADLINE:?}: {failures:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (attempts, failures) = await_recovery(&browser, &url("/"), thawed, "the hang").await;
     eprintln!(
         "hang over: GET / answered 200 after {attempts} request(s), {:?}; failed attempts: \
          {failures:#?}",
         thawed.elapsed()
     );
-    let mut after: Vec<String> = Vec::new();
-    for i in 0..12 {
-        let home = get(&browser, &url("/")).await;
-        if home.status != StatusCode::OK {
-            after.push(format!("#{i}: {} in {:?}", home.status, home.took));
-        }
-    }
-    assert!(after.is_empty(), "failures after the hang: {after:#?}");
+    assert_steady(&browser, &url("/"), "after the hang").await;
 }
