@@ -52,7 +52,7 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum SessionsCommand {
-    /// Delete every expired session now.
+    /// Delete every expired session (and stale sign-in throttle rows) now.
     PurgeExpired,
 }
 
@@ -84,8 +84,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         } => {
             let (_, store) = prepare_database(&settings).await?;
             let deleted = store.purge_expired().await?;
+            let throttle_rows = crate::throttle::purge_stale(store.pool()).await?;
             store.pool().clone().disconnect().await.ok();
-            tracing::info!(deleted, "expired sessions deleted");
+            tracing::info!(
+                deleted,
+                throttle_rows,
+                "expired sessions and stale throttle rows deleted"
+            );
             Ok(())
         }
     }

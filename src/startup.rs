@@ -24,6 +24,7 @@ use crate::errors::error_page;
 use crate::password::Hasher;
 use crate::routes::{account, assets, health, home, login, logout, register, sessions};
 use crate::templates::{render, ErrorPage, Layout};
+use crate::throttle;
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
@@ -69,6 +70,7 @@ pub struct Application {
     port: u16,
     server: Server,
     cleanup: CleanupTask,
+    throttle_purge: tokio::task::JoinHandle<()>,
     store: MySqlSessionStore,
 }
 
@@ -88,11 +90,16 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let cleanup = store.spawn_cleanup();
+        let throttle_purge = throttle::spawn_purge(
+            store.pool().clone(),
+            std::time::Duration::from_secs(15 * 60),
+        );
         let server = server(listener, settings, opts, store.clone())?;
         Ok(Self {
             port,
             server,
             cleanup,
+            throttle_purge,
             store,
         })
     }
@@ -106,6 +113,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
         self.cleanup.stop().await;
+        self.throttle_purge.abort();
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }

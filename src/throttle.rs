@@ -96,3 +96,40 @@ pub async fn clear(pool: &Pool, account: &str) -> Result<(), DbError> {
     })
     .await
 }
+
+/// Delete the rows of account names that have been quiet for [`QUIET_SECS`] and are not
+/// locked: they would start from zero anyway. Keeps the table from growing with every name an
+/// attacker tries. Returns how many rows were deleted.
+pub async fn purge_stale(pool: &Pool) -> Result<u64, DbError> {
+    const OP: &str = "purge stale throttle rows";
+    let mut conn = db::conn(pool, OP).await?;
+    db::bounded(OP, async {
+        conn.exec_drop(
+            "DELETE FROM login_throttle
+             WHERE last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
+               AND (locked_until IS NULL OR locked_until < UTC_TIMESTAMP(6))",
+            (QUIET_SECS,),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        Ok(conn.affected_rows())
+    })
+    .await
+}
+
+/// Run [`purge_stale`] every `every` on the current runtime until the handle is dropped or
+/// aborted; failures are logged and retried at the next tick.
+pub fn spawn_purge(pool: Pool, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match purge_stale(&pool).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "stale sign-in throttle rows deleted"),
+                Err(error) => tracing::warn!(error = ?error, "sign-in throttle purge failed"),
+            }
+        }
+    })
+}

@@ -86,6 +86,13 @@ async fn migrate_user_add_and_purge() {
     )
     .await
     .unwrap();
+    conn.query_drop(
+        "INSERT INTO login_throttle (account, failures, locked_until, last_failure_at)
+         VALUES ('stale', 3, NULL, UTC_TIMESTAMP(6) - INTERVAL 2 HOUR),
+                ('recent', 3, NULL, UTC_TIMESTAMP(6))",
+    )
+    .await
+    .unwrap();
     let out = command(&db)
         .args(["sessions", "purge-expired"])
         .output()
@@ -97,6 +104,15 @@ async fn migrate_user_add_and_purge() {
         .unwrap()
         .unwrap();
     assert_eq!(left, 1, "only the expired row is gone");
+    let throttled: Vec<String> = conn
+        .query("SELECT account FROM login_throttle")
+        .await
+        .unwrap();
+    assert_eq!(
+        throttled,
+        ["recent"],
+        "only the quiet account name is forgotten"
+    );
 }
 
 #[tokio::test]
