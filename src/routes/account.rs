@@ -12,8 +12,11 @@ use crate::members;
 use crate::password::Verdict;
 use crate::startup::AppState;
 use crate::templates::{render, Layout, PasswordPage};
+use crate::throttle::{self, Throttle};
 
-use super::see_other;
+const TOO_MANY: &str = "Too many wrong passwords. Wait a moment and try again.";
+
+use super::{see_other, with_retry_after};
 
 /// The change-password form.
 pub async fn form(current: CurrentMember) -> HttpResponse {
@@ -45,17 +48,29 @@ pub async fn submit(
     let confirmation = form.required("new_password_confirm")?;
     let user = current.member.id.as_str();
 
+    // Guessing the current password from a stolen session is throttled like sign-in.
+    let throttle = throttle::check(&state.pool, user).await?;
+    if let Throttle::Locked(wait) = throttle {
+        return Ok(with_retry_after(
+            page(&current, StatusCode::TOO_MANY_REQUESTS, Some(TOO_MANY)),
+            wait,
+        ));
+    }
     let stored = members::credentials(&state.pool, user).await?;
     let verdict = state
         .hasher
         .verify(current_password.to_owned(), stored.map(|c| c.password_hash))
         .await?;
     if verdict == Verdict::Rejected {
+        throttle::record_failure(&state.pool, user).await?;
         return Ok(page(
             &current,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("Your current password is not correct."),
         ));
+    }
+    if throttle != Throttle::Clear {
+        throttle::clear(&state.pool, user).await?;
     }
     let new_password = match NewPassword::parse(new_password, confirmation) {
         Ok(p) => p,

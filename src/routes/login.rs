@@ -2,7 +2,7 @@
 
 use actix_identity::Identity;
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -16,7 +16,7 @@ use crate::startup::AppState;
 use crate::templates::{Layout, LoginPage};
 use crate::throttle::{self, Throttle};
 
-use super::{anonymous_form, see_other};
+use super::{anonymous_form, see_other, with_retry_after};
 
 /// The one message for every failed sign-in: it never says whether the account exists.
 pub const BAD_CREDENTIALS: &str = "That username and password do not match.";
@@ -95,12 +95,10 @@ pub async fn submit(
 
     let throttle = throttle::check(&state.pool, &account).await?;
     if let Throttle::Locked(wait) = throttle {
-        let mut response = reject(StatusCode::TOO_MANY_REQUESTS);
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
-        return Ok(response);
+        return Ok(with_retry_after(
+            reject(StatusCode::TOO_MANY_REQUESTS),
+            wait,
+        ));
     }
 
     let credentials = members::credentials(&state.pool, &account).await?;

@@ -40,3 +40,12 @@ pub fn anonymous_form<T: Template>(
     }
     response
 }
+
+/// `response` with a `Retry-After` of `wait`, in whole seconds rounded up (at least 1).
+pub fn with_retry_after(mut response: HttpResponse, wait: std::time::Duration) -> HttpResponse {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    response
+}

@@ -80,3 +80,47 @@ async fn a_session_dies_when_the_password_changes_behind_its_back() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.session_rows().await, 0, "the dead session was deleted");
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled() {
+    let app = spawn_app().await;
+    app.register("olga", "Olga", "olgas password").await;
+    let attempt = |current: &'static str| {
+        let app = &app;
+        async move {
+            app.submit(
+                "/account/password",
+                "/account/password",
+                &[
+                    ("current_password", current),
+                    ("new_password", "olgas new password"),
+                    ("new_password_confirm", "olgas new password"),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("a wrong guess").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // Locked now, even for the right password.
+    let r = attempt("olgas password").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("Too many wrong passwords"));
+    assert_eq!(
+        app.get("/").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    app.exec("UPDATE login_throttle SET locked_until = NULL")
+        .await;
+    assert_eq!(
+        attempt("olgas password").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM login_throttle").await, 0);
+}
