@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints};
+use mysql_async::prelude::{FromValue, Queryable};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
 
 /// Connections per worker pool unless the URL says otherwise. There is one worker per core, so
 /// this allows 4 statements per core in flight: measured on 2 cores, 16 per worker cost 17 %
@@ -98,12 +98,50 @@ pub async fn bounded<T>(
         .unwrap_or(Err(DbError::Unavailable { op, source: None }))
 }
 
-/// A pooled connection, waiting at most [`OPERATION_TIMEOUT`].
-pub async fn conn(pool: &Pool, op: &'static str) -> Result<Conn, DbError> {
+/// Run one statement and return the affected-row count. The wait for a pooled connection and
+/// the statement share one [`OPERATION_TIMEOUT`].
+pub async fn exec(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+) -> Result<u64, DbError> {
     bounded(op, async {
-        pool.get_conn().await.map_err(DbError::from_driver(op))
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
+        conn.exec_drop(sql, params)
+            .await
+            .map_err(DbError::from_driver(op))?;
+        Ok(conn.affected_rows())
     })
     .await
+}
+
+/// Run one query and return its first row, if any, under one [`OPERATION_TIMEOUT`]. Columns
+/// are read with [`take`], which never panics on an unexpected type.
+pub async fn first_row(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+) -> Result<Option<Row>, DbError> {
+    bounded(op, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
+        conn.exec_first(sql, params)
+            .await
+            .map_err(DbError::from_driver(op))
+    })
+    .await
+}
+
+/// Column `index` of `row` as a `T`, or an error naming `op` if it is missing or of another
+/// type.
+pub fn take<T: FromValue>(row: &mut Row, index: usize, op: &'static str) -> Result<T, DbError> {
+    row.take_opt(index)
+        .and_then(Result::ok)
+        .ok_or(DbError::Query {
+            op,
+            source: mysql_async::Error::Other("unexpected column type".into()),
+        })
 }
 
 /// Whether the database answers.

@@ -1,7 +1,7 @@
 //! Members and their authors: every SQL statement about them lives here.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Pool, Row, TxOpts};
+use mysql_async::{Pool, TxOpts};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::db::{self, DbError};
@@ -46,39 +46,23 @@ fn stamp(at: PrimitiveDateTime) -> i64 {
     i64::try_from(nanos).unwrap_or(i64::MAX)
 }
 
-fn decode<T: mysql_async::prelude::FromValue>(
-    row: &mut Row,
-    index: usize,
-    op: &'static str,
-) -> Result<T, DbError> {
-    row.take_opt(index)
-        .and_then(Result::ok)
-        .ok_or(DbError::Query {
-            op,
-            source: mysql_async::Error::Other("unexpected column type".into()),
-        })
-}
-
 /// The member behind a session.
 pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
     const OP: &str = "find member";
-    let mut conn = db::conn(pool, OP).await?;
-    let row: Option<Row> = db::bounded(OP, async {
-        conn.exec_first(
-            "SELECT m.id, a.name, a.profile, m.password_changed_at
-             FROM member m JOIN author a ON a.id = m.author_id WHERE m.id = ?",
-            (id,),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+    let row = db::first_row(
+        pool,
+        OP,
+        "SELECT m.id, a.name, a.profile, m.password_changed_at
+         FROM member m JOIN author a ON a.id = m.author_id WHERE m.id = ?",
+        (id,),
+    )
     .await?;
     row.map(|mut row| {
         Ok(Member {
-            id: decode(&mut row, 0, OP)?,
-            name: decode(&mut row, 1, OP)?,
-            profile: decode(&mut row, 2, OP)?,
-            password_stamp: stamp(decode(&mut row, 3, OP)?),
+            id: db::take(&mut row, 0, OP)?,
+            name: db::take(&mut row, 1, OP)?,
+            profile: db::take(&mut row, 2, OP)?,
+            password_stamp: stamp(db::take(&mut row, 3, OP)?),
         })
     })
     .transpose()
@@ -87,20 +71,17 @@ pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
 /// The password hash of `username`, if such a member exists.
 pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, DbError> {
     const OP: &str = "find credentials";
-    let mut conn = db::conn(pool, OP).await?;
-    let row: Option<Row> = db::bounded(OP, async {
-        conn.exec_first(
-            "SELECT password_hash, password_changed_at FROM member WHERE id = ?",
-            (username,),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+    let row = db::first_row(
+        pool,
+        OP,
+        "SELECT password_hash, password_changed_at FROM member WHERE id = ?",
+        (username,),
+    )
     .await?;
     row.map(|mut row| {
         Ok(Credentials {
-            password_hash: decode(&mut row, 0, OP)?,
-            password_stamp: stamp(decode(&mut row, 1, OP)?),
+            password_hash: db::take(&mut row, 0, OP)?,
+            password_stamp: stamp(db::take(&mut row, 1, OP)?),
         })
     })
     .transpose()
@@ -115,8 +96,8 @@ pub async fn create(
 ) -> Result<i64, CreateError> {
     const OP: &str = "create member";
     let now = now_micros();
-    let mut conn = db::conn(pool, OP).await?;
     let created = db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
         let mut tx = conn
             .start_transaction(TxOpts::default())
             .await
@@ -145,31 +126,26 @@ pub async fn create(
 /// Store a rehashed (same) password: sessions stay valid.
 pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(), DbError> {
     const OP: &str = "upgrade password hash";
-    let mut conn = db::conn(pool, OP).await?;
-    db::bounded(OP, async {
-        conn.exec_drop(
-            "UPDATE member SET password_hash = ? WHERE id = ?",
-            (hash, username),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+    db::exec(
+        pool,
+        OP,
+        "UPDATE member SET password_hash = ? WHERE id = ?",
+        (hash, username),
+    )
     .await
+    .map(drop)
 }
 
 /// Store a new password: every session from before it is dead. Returns the new stamp.
 pub async fn change_password(pool: &Pool, username: &str, hash: &str) -> Result<i64, DbError> {
     const OP: &str = "change password";
     let now = now_micros();
-    let mut conn = db::conn(pool, OP).await?;
-    db::bounded(OP, async {
-        conn.exec_drop(
-            "UPDATE member SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-            (hash, now, username),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+    db::exec(
+        pool,
+        OP,
+        "UPDATE member SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+        (hash, now, username),
+    )
     .await?;
     Ok(stamp(now))
 }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
 
 use crate::db::{self, DbError};
@@ -33,34 +32,33 @@ pub enum Throttle {
 /// Look up `account`.
 pub async fn check(pool: &Pool, account: &str) -> Result<Throttle, DbError> {
     const OP: &str = "check throttle";
-    let mut conn = db::conn(pool, OP).await?;
-    let row: Option<(Option<i64>,)> = db::bounded(OP, async {
-        conn.exec_first(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), locked_until)
-             FROM login_throttle WHERE account = ?",
-            (account,),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+    let row = db::first_row(
+        pool,
+        OP,
+        "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), locked_until)
+         FROM login_throttle WHERE account = ?",
+        (account,),
+    )
     .await?;
-    Ok(match row {
-        None => Throttle::Clear,
-        Some((Some(us),)) if us > 0 => Throttle::Locked(Duration::from_micros(us.unsigned_abs())),
-        Some(_) => Throttle::Open,
+    let Some(mut row) = row else {
+        return Ok(Throttle::Clear);
+    };
+    Ok(match db::take::<Option<i64>>(&mut row, 0, OP)? {
+        Some(us) if us > 0 => Throttle::Locked(Duration::from_micros(us.unsigned_abs())),
+        _ => Throttle::Open,
     })
 }
 
 /// Count a failure for `account`.
 pub async fn record_failure(pool: &Pool, account: &str) -> Result<(), DbError> {
     const OP: &str = "record failed sign-in";
-    let mut conn = db::conn(pool, OP).await?;
     // Assignments run left to right on MySQL and MariaDB alike, and each later one sees the
     // values set before it: so `locked_until` and `failures` read the old `failures` and the
     // old `last_failure_at`, which is assigned last.
-    db::bounded(OP, async {
-        conn.exec_drop(
-            "INSERT INTO login_throttle (account, failures, locked_until, last_failure_at)
+    db::exec(
+        pool,
+        OP,
+        "INSERT INTO login_throttle (account, failures, locked_until, last_failure_at)
              VALUES (?, 1, NULL, UTC_TIMESTAMP(6))
              ON DUPLICATE KEY UPDATE
                locked_until = IF(last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
@@ -70,31 +68,30 @@ pub async fn record_failure(pool: &Pool, account: &str) -> Result<(), DbError> {
                failures = IF(last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND,
                    1, failures + 1),
                last_failure_at = UTC_TIMESTAMP(6)",
-            (
-                account,
-                QUIET_SECS,
-                FREE_FAILURES,
-                FREE_FAILURES,
-                MAX_LOCK_SECS,
-                QUIET_SECS,
-            ),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))
-    })
+        (
+            account,
+            QUIET_SECS,
+            FREE_FAILURES,
+            FREE_FAILURES,
+            MAX_LOCK_SECS,
+            QUIET_SECS,
+        ),
+    )
     .await
+    .map(drop)
 }
 
 /// Forget the failures of `account` after a successful sign-in.
 pub async fn clear(pool: &Pool, account: &str) -> Result<(), DbError> {
     const OP: &str = "clear throttle";
-    let mut conn = db::conn(pool, OP).await?;
-    db::bounded(OP, async {
-        conn.exec_drop("DELETE FROM login_throttle WHERE account = ?", (account,))
-            .await
-            .map_err(DbError::from_driver(OP))
-    })
+    db::exec(
+        pool,
+        OP,
+        "DELETE FROM login_throttle WHERE account = ?",
+        (account,),
+    )
     .await
+    .map(drop)
 }
 
 /// Delete the rows of account names that have been quiet for [`QUIET_SECS`] and are not
@@ -102,18 +99,14 @@ pub async fn clear(pool: &Pool, account: &str) -> Result<(), DbError> {
 /// attacker tries. Returns how many rows were deleted.
 pub async fn purge_stale(pool: &Pool) -> Result<u64, DbError> {
     const OP: &str = "purge stale throttle rows";
-    let mut conn = db::conn(pool, OP).await?;
-    db::bounded(OP, async {
-        conn.exec_drop(
-            "DELETE FROM login_throttle
-             WHERE last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
-               AND (locked_until IS NULL OR locked_until < UTC_TIMESTAMP(6))",
-            (QUIET_SECS,),
-        )
-        .await
-        .map_err(DbError::from_driver(OP))?;
-        Ok(conn.affected_rows())
-    })
+    db::exec(
+        pool,
+        OP,
+        "DELETE FROM login_throttle
+         WHERE last_failure_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
+           AND (locked_until IS NULL OR locked_until < UTC_TIMESTAMP(6))",
+        (QUIET_SECS,),
+    )
     .await
 }
 
