@@ -192,14 +192,8 @@ impl<const PUBLIC: bool> FromRequest for CsrfForm<PUBLIC> {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let too_large = req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-                .is_some_and(|len| len > FORM_LIMIT);
-            if too_large {
-                return Err(AppError::PayloadTooLarge);
-            }
+            // The body extractor enforces FORM_LIMIT (see `payload_config`), from the
+            // Content-Length header up front and from the bytes for a chunked body.
             let body = body.await.map_err(|e| {
                 if e.as_response_error().status_code()
                     == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
