@@ -1,5 +1,7 @@
-//! Connections: pool options, creating the database, migrations, and the bounded wait that
-//! turns an unreachable MySQL into a quick "unavailable" instead of a hung request.
+//! Connections: pool options, creating the database, migrations, the bounded wait that
+//! turns an unreachable MySQL into a quick "unavailable" instead of a hung request, and the
+//! retries that keep a database failover (a Galera node dying behind HAProxy, a certification
+//! conflict between nodes) from reaching the user.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +19,28 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 mod embedded {
     refinery::embed_migrations!("sql");
+}
+
+/// Server errors after which a statement is known not to have taken effect, so running it
+/// again is safe whatever it does: 1213, the transaction was rolled back (a deadlock, or a
+/// Galera certification conflict at commit: another node wrote the same row first); 1205, a
+/// lock wait timed out and, in autocommit mode, the statement was rolled back; 1047, a Galera
+/// node that is not ready (joining, or cut off from the primary component) refused the
+/// statement before running it.
+const NOT_COMMITTED: [u16; 3] = [1213, 1205, 1047];
+
+/// How often a statement runs at most when it keeps meeting [`NOT_COMMITTED`] errors.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Whether a statement may run again after its connection broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// A read: whatever happened, running it again changes nothing. After a broken
+    /// connection it runs once more, on another connection.
+    Read,
+    /// A write: it runs again only after an error that proves it did not commit. A broken
+    /// connection leaves that unknown, so the error goes to the caller.
+    Write,
 }
 
 /// A database call failed.
@@ -43,9 +67,16 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Wrap a driver error, telling an outage from a rejected statement.
+    /// Wrap a driver error, telling an outage from a rejected statement. The transient
+    /// [`NOT_COMMITTED`] errors count as an outage: a user should try again, not see a bug.
     pub fn from_driver(op: &'static str) -> impl FnOnce(mysql_async::Error) -> Self {
         move |source| match source {
+            mysql_async::Error::Server(ref e) if NOT_COMMITTED.contains(&e.code) => {
+                Self::Unavailable {
+                    op,
+                    source: Some(source),
+                }
+            }
             mysql_async::Error::Server(_) => Self::Query { op, source },
             source => Self::Unavailable {
                 op,
@@ -98,37 +129,73 @@ pub async fn bounded<T>(
         .unwrap_or(Err(DbError::Unavailable { op, source: None }))
 }
 
-/// Run one statement and return the affected-row count. The wait for a pooled connection and
-/// the statement share one [`OPERATION_TIMEOUT`].
+/// Run `work` on a pooled connection, again when `replay` allows it, all attempts and the
+/// waits for connections sharing one [`OPERATION_TIMEOUT`].
+///
+/// `work` may run a whole transaction: a certification conflict reported at `COMMIT` rolled
+/// all of it back, and it runs again from the start. (The pool checks an idle connection
+/// before handing it out, so the connection after a broken one is a live one.)
+pub async fn run<T, Fut>(
+    pool: &Pool,
+    op: &'static str,
+    replay: Replay,
+    work: impl Fn(Conn) -> Fut,
+) -> Result<T, DbError>
+where
+    Fut: Future<Output = Result<T, mysql_async::Error>>,
+{
+    bounded(op, async {
+        let mut attempt = 1;
+        loop {
+            let conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
+            let error = match work(conn).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let again = match &error {
+                mysql_async::Error::Server(e) => NOT_COMMITTED.contains(&e.code),
+                // Only the first broken connection is retried: a second means an outage.
+                _ => replay == Replay::Read && attempt == 1,
+            };
+            if !again || attempt >= MAX_ATTEMPTS {
+                return Err(DbError::from_driver(op)(error));
+            }
+            tracing::debug!(op, attempt, error = %error, "retrying on another connection");
+            // Conflicting writers on other nodes back off by different amounts.
+            let backoff = 2_u64.pow(attempt) + rand::random_range(0..5);
+            tokio::time::sleep(Duration::from_millis(backoff)).await;
+            attempt += 1;
+        }
+    })
+    .await
+}
+
+/// Run one statement and return the affected-row count (a [`Replay::Write`]).
 pub async fn exec(
     pool: &Pool,
     op: &'static str,
     sql: &str,
     params: impl Into<Params> + Send,
 ) -> Result<u64, DbError> {
-    bounded(op, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
-        conn.exec_drop(sql, params)
-            .await
-            .map_err(DbError::from_driver(op))?;
+    let params = &params.into();
+    run(pool, op, Replay::Write, |mut conn| async move {
+        conn.exec_drop(sql, params.clone()).await?;
         Ok(conn.affected_rows())
     })
     .await
 }
 
-/// Run one query and return its first row, if any, under one [`OPERATION_TIMEOUT`]. Columns
-/// are read with [`take`], which never panics on an unexpected type.
+/// Run one query and return its first row, if any (a [`Replay::Read`]). Columns are read
+/// with [`take`], which never panics on an unexpected type.
 pub async fn first_row(
     pool: &Pool,
     op: &'static str,
     sql: &str,
     params: impl Into<Params> + Send,
 ) -> Result<Option<Row>, DbError> {
-    bounded(op, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
-        conn.exec_first(sql, params)
-            .await
-            .map_err(DbError::from_driver(op))
+    let params = &params.into();
+    run(pool, op, Replay::Read, |mut conn| async move {
+        conn.exec_first(sql, params.clone()).await
     })
     .await
 }
@@ -146,15 +213,9 @@ pub fn take<T: FromValue>(row: &mut Row, index: usize, op: &'static str) -> Resu
 
 /// Whether the database answers.
 pub async fn ping(pool: &Pool) -> bool {
-    bounded("ping", async {
-        let mut conn = pool
-            .get_conn()
-            .await
-            .map_err(DbError::from_driver("ping"))?;
-        conn.ping().await.map_err(DbError::from_driver("ping"))
-    })
-    .await
-    .is_ok()
+    run(pool, "ping", Replay::Read, |mut conn| async move { conn.ping().await })
+        .await
+        .is_ok()
 }
 
 /// Create the database named in `opts` if it does not exist.

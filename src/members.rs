@@ -96,24 +96,19 @@ pub async fn create(
 ) -> Result<i64, CreateError> {
     const OP: &str = "create member";
     let now = now_micros();
-    let created = db::bounded(OP, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(DbError::from_driver(OP))?;
+    // One transaction, run again from the start if a conflict rolled it back.
+    let created = db::run(pool, OP, db::Replay::Write, |mut conn| async move {
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
         tx.exec_drop("INSERT INTO author (name) VALUES (?)", (name.as_str(),))
-            .await
-            .map_err(DbError::from_driver(OP))?;
+            .await?;
         let author_id = tx.last_insert_id();
         tx.exec_drop(
             "INSERT INTO member (id, password_hash, author_id, created_at, password_changed_at)
              VALUES (?, ?, ?, ?, ?)",
             (username.as_str(), password_hash, author_id, now, now),
         )
-        .await
-        .map_err(DbError::from_driver(OP))?;
-        tx.commit().await.map_err(DbError::from_driver(OP))
+        .await?;
+        tx.commit().await
     })
     .await;
     match created {

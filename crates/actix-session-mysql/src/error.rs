@@ -62,7 +62,11 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
-            Self::Database { source, .. } => !matches!(source, mysql_async::Error::Server(_)),
+            // A rolled-back conflict that kept recurring is as transient as a lost connection.
+            Self::Database { source, .. } => {
+                !matches!(source, mysql_async::Error::Server(_))
+                    || crate::retry::not_committed(source)
+            }
             _ => false,
         }
     }

@@ -15,6 +15,7 @@ pub(crate) const USER_ID_MAX: usize = 255;
 pub(crate) struct Queries {
     pub(crate) create_table: String,
     pub(crate) load: String,
+    pub(crate) load_causal: String,
     pub(crate) insert: String,
     pub(crate) update: String,
     pub(crate) touch: String,
@@ -51,6 +52,13 @@ impl Queries {
             // The age of `last_seen_at` lets `update_ttl` skip writes without asking again.
             load: format!(
                 "SELECT data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
+                 FROM {t} WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
+            ),
+            // Galera only (MariaDB's statement prefix; never sent elsewhere): the read waits
+            // until this node has applied every write committed in the cluster before it.
+            load_causal: format!(
+                "SET STATEMENT wsrep_sync_wait = 1 FOR
+                 SELECT data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
                  FROM {t} WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
             ),
             insert: format!(

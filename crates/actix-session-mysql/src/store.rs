@@ -14,11 +14,19 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::{BuildError, StoreError};
 use crate::id::{generate_key, SessionHandle, SessionId};
+use crate::retry::{again_after, Replay};
 use crate::sql::{valid_table_name, Queries, USER_ID_MAX};
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
 const SAVE_ATTEMPTS: usize = 4;
+
+/// How long a causal session read on Galera may wait for the cluster (see `load_state`).
+const CAUSAL_WAIT: Duration = Duration::from_millis(500);
+
+/// How many batches of one purge may lose a write conflict (to another instance purging the
+/// same rows through another cluster node) before the purge gives up until its next run.
+const MAX_PURGE_CONFLICTS: u32 = 100;
 
 /// A session store for [actix-session](actix_session) that keeps sessions in a MySQL or
 /// MariaDB table.
@@ -59,6 +67,9 @@ struct Inner {
     operation_timeout: Duration,
     touch: TouchCache,
     key_generator: fn() -> SessionKey,
+    causal_reads: bool,
+    /// Whether the database is a Galera cluster, found out on the first load.
+    galera: tokio::sync::OnceCell<bool>,
 }
 
 impl fmt::Debug for MySqlSessionStore {
@@ -91,6 +102,7 @@ pub struct MySqlSessionStoreBuilder {
     user_id_key: String,
     operation_timeout: Duration,
     key_generator: fn() -> SessionKey,
+    causal_reads: bool,
 }
 
 impl fmt::Debug for MySqlSessionStoreBuilder {
@@ -144,12 +156,9 @@ impl MySqlSessionStore {
     /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`] does
     /// this unless told not to; call it yourself from a migration command if you turned it off.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        const OP: &str = "create_table";
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            conn.query_drop(&self.inner.queries.create_table)
-                .await
-                .map_err(StoreError::db(OP))
+        let sql = &self.inner.queries.create_table;
+        self.run("create_table", Replay::Idempotent, |mut conn| async move {
+            conn.query_drop(sql).await
         })
         .await
     }
@@ -159,20 +168,32 @@ impl MySqlSessionStore {
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         const OP: &str = "purge_expired";
         let batch = self.inner.cleanup_batch_size;
+        let sql = &self.inner.queries.delete_expired;
         let mut total = 0;
+        let mut conflicts = 0;
         loop {
+            // Deleting whatever is expired is safe to repeat.
             let deleted = self
-                .bounded(OP, async {
-                    let mut conn = self.conn(OP).await?;
-                    conn.exec_drop(&self.inner.queries.delete_expired, (batch,))
-                        .await
-                        .map_err(StoreError::db(OP))?;
+                .run(OP, Replay::Idempotent, |mut conn| async move {
+                    conn.exec_drop(sql, (batch,)).await?;
                     Ok(conn.affected_rows())
                 })
-                .await?;
-            total += deleted;
-            if deleted < u64::from(batch) {
-                return Ok(total);
+                .await;
+            match deleted {
+                Ok(deleted) => {
+                    total += deleted;
+                    if deleted < u64::from(batch) {
+                        return Ok(total);
+                    }
+                }
+                // Instances purging through different cluster nodes pick the same oldest rows
+                // and keep colliding: whoever lost leaves them to the winner and goes on.
+                Err(StoreError::Database { ref source, .. })
+                    if crate::retry::not_committed(source) && conflicts < MAX_PURGE_CONFLICTS =>
+                {
+                    conflicts += 1;
+                }
+                Err(e) => return Err(e),
             }
             // Let other tasks (and other instances' batches) in between batches.
             tokio::task::yield_now().await;
@@ -184,16 +205,13 @@ impl MySqlSessionStore {
         &self,
         user_id: &str,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        const OP: &str = "list_user_sessions";
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            let rows: Vec<Row> = conn
-                .exec(&self.inner.queries.list_user, (user_id,))
-                .await
-                .map_err(StoreError::db(OP))?;
-            rows.into_iter().map(SessionRecord::from_row).collect()
-        })
-        .await
+        let sql = &self.inner.queries.list_user;
+        let rows: Vec<Row> = self
+            .run("list_user_sessions", Replay::Idempotent, |mut conn| async move {
+                conn.exec(sql, (user_id,)).await
+            })
+            .await?;
+        rows.into_iter().map(SessionRecord::from_row).collect()
     }
 
     /// Revoke one of `user_id`'s sessions. Returns `false` if no such session belongs to
@@ -250,31 +268,73 @@ impl MySqlSessionStore {
     where
         P: Into<mysql_async::Params> + Send,
     {
-        self.bounded(op, async {
-            let mut conn = self.conn(op).await?;
-            conn.exec_drop(sql, params)
-                .await
-                .map_err(StoreError::db(op))?;
+        // Deleting by key twice deletes nothing more.
+        let params = &params.into();
+        self.run(op, Replay::Idempotent, |mut conn| async move {
+            conn.exec_drop(sql, params.clone()).await?;
             Ok(conn.affected_rows())
         })
         .await
     }
 
-    async fn conn(&self, op: &'static str) -> Result<Conn, StoreError> {
-        self.pool.get_conn().await.map_err(StoreError::db(op))
-    }
-
-    /// Run `fut` under the operation timeout, so a database that does not answer costs a
-    /// bounded wait, not a hung request.
-    async fn bounded<T>(
+    /// Run `statement` on a pooled connection, again after a failure that [`again_after`]
+    /// allows for `replay` (a certification conflict, a broken connection). The waits for
+    /// connections and every attempt share one operation timeout, so a database that does not
+    /// answer costs a bounded wait, not a hung request; every error names `op`.
+    async fn run<T, Fut>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+        replay: Replay,
+        statement: impl Fn(Conn) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, mysql_async::Error>>,
+    {
         let after = self.inner.operation_timeout;
-        tokio::time::timeout(after, fut)
+        let work = async {
+            let mut attempt = 1;
+            loop {
+                let conn = self.pool.get_conn().await.map_err(StoreError::db(op))?;
+                let error = match statement(conn).await {
+                    Ok(value) => return Ok(value),
+                    Err(error) => error,
+                };
+                let Some(pause) = again_after(&error, replay, attempt) else {
+                    return Err(StoreError::db(op)(error));
+                };
+                tracing::debug!(op, attempt, error = %error, "retrying on another connection");
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+        };
+        tokio::time::timeout(after, work)
             .await
             .unwrap_or(Err(StoreError::Timeout { op, after }))
+    }
+
+    /// Whether session reads should wait for the cluster ("causal reads"): on a Galera
+    /// cluster, unless turned off. Found out once, on the first read.
+    async fn causal(&self) -> Result<bool, StoreError> {
+        if !self.inner.causal_reads {
+            return Ok(false);
+        }
+        self.inner
+            .galera
+            .get_or_try_init(|| async {
+                // `SHOW VARIABLES` works on MySQL (no row) and MariaDB (`OFF` without wsrep).
+                let row: Option<(String, String)> = self
+                    .run("detect_galera", Replay::Idempotent, |mut conn| async move {
+                        conn.query_first("SHOW VARIABLES LIKE 'wsrep_on'").await
+                    })
+                    .await?;
+                let galera = row.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON"));
+                if galera {
+                    tracing::info!("Galera cluster detected: session reads wait for the cluster");
+                }
+                Ok(galera)
+            })
+            .await
+            .copied()
     }
 
     /// The user id lifted out of the state into the indexed `user_id` column.
@@ -293,14 +353,31 @@ impl MySqlSessionStore {
     async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
         const OP: &str = "load";
         let id = SessionId::of(key);
-        let row: Option<Row> = self
-            .bounded(OP, async {
-                let mut conn = self.conn(OP).await?;
-                conn.exec_first(&self.inner.queries.load, (&id.as_bytes()[..],))
+        let load = async |sql: &str| {
+            self.run(OP, Replay::Idempotent, |mut conn| async move {
+                conn.exec_first::<Row, _, _>(sql, (&id.as_bytes()[..],))
                     .await
-                    .map_err(StoreError::db(OP))
             })
-            .await?;
+            .await
+        };
+        // On Galera another node may have committed this session a moment ago (a sign-in, a
+        // revocation) without this node having applied it yet: the read waits until it has.
+        // While a dead node is being evicted the cluster commits nothing and that wait stalls
+        // for seconds. Then a live row read locally is used (what could change it now has to
+        // wait for the cluster too); a missing one may be a sign-in this node has not received
+        // yet, so for that the read waits for the cluster after all.
+        let row = if self.causal().await? {
+            let causal = &self.inner.queries.load_causal;
+            match tokio::time::timeout(CAUSAL_WAIT, load(causal)).await {
+                Ok(row) => row?,
+                Err(_) => match load(&self.inner.queries.load).await? {
+                    Some(row) => Some(row),
+                    None => load(causal).await?,
+                },
+            }
+        } else {
+            load(&self.inner.queries.load).await?
+        };
         let Some(mut row) = row else {
             return Ok(None);
         };
@@ -323,15 +400,14 @@ impl MySqlSessionStore {
         for attempt in 1..=SAVE_ATTEMPTS {
             let key = (self.inner.key_generator)();
             let id = SessionId::of(&key);
+            // Not repeated after a broken connection: it may have committed, and a second
+            // insert of the same key would look like a collision.
+            let sql = &self.inner.queries.insert;
+            let (user_id, data) = (&user_id, &data);
             let inserted = self
-                .bounded(OP, async {
-                    let mut conn = self.conn(OP).await?;
-                    conn.exec_drop(
-                        &self.inner.queries.insert,
-                        (&id.as_bytes()[..], &user_id, &data, ttl),
-                    )
-                    .await
-                    .map_err(StoreError::db(OP))
+                .run(OP, Replay::NotTwice, |mut conn| async move {
+                    conn.exec_drop(sql, (&id.as_bytes()[..], user_id, data, ttl))
+                        .await
                 })
                 .await;
             match inserted {
@@ -360,15 +436,14 @@ impl MySqlSessionStore {
         let id = SessionId::of(key);
         let user_id = self.user_id_of(state)?;
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        // Setting the same state twice is setting it once; a row deleted in between stays
+        // deleted (the statement only matches a live row).
+        let sql = &self.inner.queries.update;
+        let (user_id, data) = (&user_id, &data);
         let (matched, counts_matched) = self
-            .bounded(OP, async {
-                let mut conn = self.conn(OP).await?;
-                conn.exec_drop(
-                    &self.inner.queries.update,
-                    (&user_id, &data, ttl, &id.as_bytes()[..]),
-                )
-                .await
-                .map_err(StoreError::db(OP))?;
+            .run(OP, Replay::Idempotent, |mut conn| async move {
+                conn.exec_drop(sql, (user_id, data, ttl, &id.as_bytes()[..]))
+                    .await?;
                 Ok((conn.affected_rows(), conn.opts().client_found_rows()))
             })
             .await?;
@@ -390,14 +465,11 @@ impl MySqlSessionStore {
             return Ok(());
         }
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            conn.exec_drop(
-                &self.inner.queries.touch,
-                (ttl, &id.as_bytes()[..], interval_us),
-            )
-            .await
-            .map_err(StoreError::db(OP))
+        // Pushing the expiry forward twice is pushing it forward once.
+        let sql = &self.inner.queries.touch;
+        self.run(OP, Replay::Idempotent, |mut conn| async move {
+            conn.exec_drop(sql, (ttl, &id.as_bytes()[..], interval_us))
+                .await
         })
         .await?;
         self.inner.touch.touched(id);
@@ -564,6 +636,7 @@ impl MySqlSessionStoreBuilder {
             user_id_key: "actix_identity.user_id".to_owned(),
             operation_timeout: Duration::from_secs(3),
             key_generator: generate_key,
+            causal_reads: true,
         }
     }
 
@@ -615,6 +688,16 @@ impl MySqlSessionStoreBuilder {
         self
     }
 
+    /// On a Galera cluster, make session reads wait until the node has applied every write
+    /// the cluster committed before (`wsrep_sync_wait`), so a session signed in, changed or
+    /// revoked through one node is seen as such through every other at once (default `true`).
+    /// Detected on the first read; elsewhere this changes nothing. See the
+    /// [clustering guide](crate::clustering) for what it costs.
+    pub fn causal_reads(mut self, on: bool) -> Self {
+        self.causal_reads = on;
+        self
+    }
+
     /// Replace the key generator. Only for tests that need to force a key collision.
     #[doc(hidden)]
     pub fn key_generator_for_tests(mut self, generator: fn() -> SessionKey) -> Self {
@@ -661,6 +744,8 @@ impl MySqlSessionStoreBuilder {
                 operation_timeout: self.operation_timeout,
                 touch: TouchCache::default(),
                 key_generator: self.key_generator,
+                causal_reads: self.causal_reads,
+                galera: tokio::sync::OnceCell::new(),
             }),
         };
         if self.create_table {

@@ -1,0 +1,108 @@
+//! Design §7, "Scaling out": app instances → HAProxy → a 3-node MariaDB Galera cluster.
+//!
+//! One cluster (three `mariadbd` nodes with the Galera provider, and HAProxy in front) is
+//! started per run of this test binary and shared by the scenarios, which run in sequence,
+//! each on a database of its own. Each scenario says what it checks; a failure names its
+//! scenario. The cluster is torn down (processes killed, temp dir removed) when the test ends,
+//! failed or not.
+//!
+//! Needs the Debian packages `mariadb-server`, `galera-4`, `rsync` and `haproxy` (`.ci/run`
+//! installs them); without them the test fails with one line saying so.
+//!
+//! `CLUSTER_FAILOVER_TRIES` (default 2) sets how many nodes the failover scenario kills; the
+//! README's figures come from `bench/cluster.sh`, which runs it with 10.
+//! `CLUSTER_SCENARIOS=failover,direct` runs only the scenarios with those ids.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod galera;
+mod portal;
+mod scenarios;
+
+use std::future::Future;
+use std::time::Instant;
+
+use galera::Cluster;
+
+/// Run one scenario, announcing it, and say which one failed if it panics. When
+/// `CLUSTER_SCENARIOS` is set (ids, comma-separated), only those run (for `bench/` and for
+/// working on one scenario); unset, all run.
+async fn scenario<F: Future<Output = ()>>(id: &str, name: &str, run: F) {
+    if let Ok(only) = std::env::var("CLUSTER_SCENARIOS") {
+        if !only.split(',').any(|s| s.trim() == id) {
+            eprintln!("--- scenario {id} not selected by CLUSTER_SCENARIOS={only:?}");
+            return;
+        }
+    }
+    eprintln!("--- scenario {id}: {name}");
+    let started = Instant::now();
+    struct Announce<'a>(&'a str);
+    impl Drop for Announce<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("--- scenario FAILED: {}", self.0);
+            }
+        }
+    }
+    let guard = Announce(name);
+    run.await;
+    drop(guard);
+    eprintln!("--- scenario {id} ok in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn galera_cluster_behind_haproxy() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_test_writer()
+        .try_init();
+
+    let mut cluster = Cluster::start().await;
+
+    scenario(
+        "ryw",
+        "read-your-writes across nodes under load",
+        scenarios::read_your_writes_across_nodes(&cluster),
+    )
+    .await;
+    scenario(
+        "revoke",
+        "sign-out, password change and revoke through one node, effective through the others",
+        scenarios::revocations_across_nodes(&cluster),
+    )
+    .await;
+    scenario(
+        "throttle",
+        "concurrent writes to one throttle row through two nodes",
+        scenarios::throttle_row_conflicts(&cluster),
+    )
+    .await;
+    scenario(
+        "session",
+        "concurrent writes to one session through two nodes",
+        scenarios::session_row_conflicts(&cluster),
+    )
+    .await;
+    scenario(
+        "cleanup",
+        "cleanup tasks on every node at once",
+        scenarios::cleanup_everywhere(&cluster),
+    )
+    .await;
+    scenario(
+        "failover",
+        "a node killed under mixed traffic behind HAProxy",
+        scenarios::node_killed_behind_haproxy(&mut cluster),
+    )
+    .await;
+    cluster.heal().await;
+    scenario(
+        "direct",
+        "a node killed under an instance attached to it directly",
+        scenarios::node_killed_under_direct_instance(&mut cluster),
+    )
+    .await;
+}
