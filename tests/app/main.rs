@@ -8,6 +8,7 @@ mod auth;
 mod csrf;
 mod hardening;
 mod helpers;
+mod memory;
 mod round_trips;
 mod sessions;
 mod signin;
