@@ -10,3 +10,4 @@ mod hardening;
 mod helpers;
 mod round_trips;
 mod sessions;
+mod signin;
