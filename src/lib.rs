@@ -15,6 +15,7 @@
 //! | [`credentials`] | the one throttled password check (sign-in, password change) | `throttle`, `members`, `password` |
 //! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
 //! | [`members`] | every SQL statement about members and authors | the database |
+//! | [`events`] | security events (the activity page): every SQL statement about them | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
 //! | [`domain`] | validated input types | nothing |
@@ -32,6 +33,7 @@ pub mod csrf;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod events;
 pub mod members;
 pub mod middleware;
 pub mod password;
