@@ -177,10 +177,35 @@ pub async fn exec(
     sql: &str,
     params: impl Into<Params> + Send,
 ) -> Result<u64, DbError> {
-    let params = &params.into();
+    exec_with(pool, op, sql, params, |conn| conn.affected_rows()).await
+}
+
+/// Run one statement and return the OK packet's insert id (0 if none): the row's
+/// `AUTO_INCREMENT` value, or the value a `LAST_INSERT_ID(expr)` in the statement chose (a
+/// [`Replay::Write`]).
+pub async fn exec_insert_id(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+) -> Result<u64, DbError> {
+    exec_with(pool, op, sql, params, |conn| {
+        conn.last_insert_id().unwrap_or(0)
+    })
+    .await
+}
+
+async fn exec_with<T>(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+    outcome: impl Fn(&Conn) -> T,
+) -> Result<T, DbError> {
+    let (params, outcome) = (&params.into(), &outcome);
     run(pool, op, Replay::Write, |mut conn| async move {
         conn.exec_drop(sql, params.clone()).await?;
-        Ok(conn.affected_rows())
+        Ok(outcome(&conn))
     })
     .await
 }
@@ -213,9 +238,15 @@ pub fn take<T: FromValue>(row: &mut Row, index: usize, op: &'static str) -> Resu
 
 /// Whether the database answers.
 pub async fn ping(pool: &Pool) -> bool {
-    run(pool, "ping", Replay::Read, |mut conn| async move { conn.ping().await })
-        .await
-        .is_ok()
+    bounded("ping", async {
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(DbError::from_driver("ping"))?;
+        conn.ping().await.map_err(DbError::from_driver("ping"))
+    })
+    .await
+    .is_ok()
 }
 
 /// Create the database named in `opts` if it does not exist.

@@ -1,4 +1,5 @@
-//! Validated input: a value of these types has passed the rules of design §2.
+//! Validated input: a value of these types has passed the rules for usernames, display names
+//! and passwords (README, "Routes").
 
 /// A username: 3–40 characters of `[A-Za-z0-9_.-]`, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,37 @@ impl DisplayName {
     /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// An author's profile text: at most 200 characters after trimming; empty means none. Line
+/// breaks and tabs are kept, other control characters are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileText(Option<String>);
+
+impl ProfileText {
+    /// The longest profile, in characters (the `author.profile` column's width).
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validate and trim `raw`.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        // Browsers send textarea line breaks as CRLF: one break is one character.
+        let text = raw.trim().replace("\r\n", "\n");
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err("Profiles are at most 200 characters long.");
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err("Profiles cannot contain control characters.");
+        }
+        Ok(Self((!text.is_empty()).then_some(text)))
+    }
+
+    /// The trimmed text, or `None` for an empty profile.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 
@@ -125,6 +157,19 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"é".repeat(40)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn profiles() {
+        assert_eq!(ProfileText::parse("   ").map(|p| p.0), Ok(None));
+        assert_eq!(
+            ProfileText::parse(" Line one\r\nline two ").map(|p| p.0),
+            Ok(Some("Line one\nline two".into()))
+        );
+        assert!(ProfileText::parse(&"é".repeat(200)).is_ok());
+        assert!(ProfileText::parse(&"é".repeat(201)).is_err());
+        assert!(ProfileText::parse(&format!("{}\r\n", "x".repeat(199))).is_ok());
+        assert!(ProfileText::parse("bell \u{7}").is_err());
     }
 
     #[test]

@@ -2,13 +2,15 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbError};
-use crate::domain::{DisplayName, Username};
+use crate::domain::{DisplayName, ProfileText, Username};
+use crate::events::{self, EventKind, Origin};
 
-/// What a signed-in page needs about its member: one point read per request.
-#[derive(Debug, Clone)]
+/// What a signed-in page shows of a member, and the stamp that ties a session to the
+/// member's password. Travels in the session (see [`crate::session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The username.
     pub id: String,
@@ -16,7 +18,7 @@ pub struct Member {
     pub name: String,
     /// The author's profile text, if any.
     pub profile: Option<String>,
-    /// When the password last changed; sessions from before are dead.
+    /// [`password_stamp`] of the member's password hash.
     pub password_stamp: i64,
 }
 
@@ -25,8 +27,8 @@ pub struct Member {
 pub struct Credentials {
     /// The PHC string.
     pub password_hash: String,
-    /// See [`Member::password_stamp`].
-    pub password_stamp: i64,
+    /// The member behind it.
+    pub member: Member,
 }
 
 /// Registration failed.
@@ -40,79 +42,84 @@ pub enum CreateError {
     Db(#[from] DbError),
 }
 
-/// The password-change time as microseconds since the epoch: compact in a session, exact.
-fn stamp(at: PrimitiveDateTime) -> i64 {
-    let nanos = at.assume_utc().unix_timestamp_nanos() / 1_000;
-    i64::try_from(nanos).unwrap_or(i64::MAX)
+/// The credential stamp of a password hash: its first 8 SHA-256 bytes. Derived from the hash
+/// itself, so every way of changing a password changes it — through the app, the command
+/// line, or an `UPDATE` in SQL — and no code path can forget to bump it. (A hash upgraded to
+/// stronger parameters at sign-in changes it too: the member's other sessions then end within
+/// one touch interval, once.)
+pub fn password_stamp(password_hash: &str) -> i64 {
+    let digest = Sha256::digest(password_hash.as_bytes());
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
-/// The member behind a session.
-pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
+/// The member `id` with the password hash, in one point read.
+pub async fn credentials(pool: &Pool, id: &str) -> Result<Option<Credentials>, DbError> {
     const OP: &str = "find member";
     let row = db::first_row(
         pool,
         OP,
-        "SELECT m.id, a.name, a.profile, m.password_changed_at
+        "SELECT m.id, a.name, a.profile, m.password_hash
          FROM member m JOIN author a ON a.id = m.author_id WHERE m.id = ?",
         (id,),
     )
     .await?;
     row.map(|mut row| {
-        Ok(Member {
-            id: db::take(&mut row, 0, OP)?,
-            name: db::take(&mut row, 1, OP)?,
-            profile: db::take(&mut row, 2, OP)?,
-            password_stamp: stamp(db::take(&mut row, 3, OP)?),
-        })
-    })
-    .transpose()
-}
-
-/// The password hash of `username`, if such a member exists.
-pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, DbError> {
-    const OP: &str = "find credentials";
-    let row = db::first_row(
-        pool,
-        OP,
-        "SELECT password_hash, password_changed_at FROM member WHERE id = ?",
-        (username,),
-    )
-    .await?;
-    row.map(|mut row| {
+        let password_hash: String = db::take(&mut row, 3, OP)?;
         Ok(Credentials {
-            password_hash: db::take(&mut row, 0, OP)?,
-            password_stamp: stamp(db::take(&mut row, 1, OP)?),
+            member: Member {
+                id: db::take(&mut row, 0, OP)?,
+                name: db::take(&mut row, 1, OP)?,
+                profile: db::take(&mut row, 2, OP)?,
+                password_stamp: password_stamp(&password_hash),
+            },
+            password_hash,
         })
     })
     .transpose()
 }
 
-/// Create an author and its member in one transaction. Returns the password stamp.
+/// The member `id`, if it still exists.
+pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
+    Ok(credentials(pool, id).await?.map(|c| c.member))
+}
+
+/// Create an author and its member in one transaction.
 pub async fn create(
     pool: &Pool,
     username: &Username,
     name: &DisplayName,
     password_hash: &str,
-) -> Result<i64, CreateError> {
+) -> Result<Member, CreateError> {
     const OP: &str = "create member";
-    let now = now_micros();
-    // One transaction, run again from the start if a conflict rolled it back.
-    let created = db::run(pool, OP, db::Replay::Write, |mut conn| async move {
-        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let created = db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(OP))?;
         tx.exec_drop("INSERT INTO author (name) VALUES (?)", (name.as_str(),))
-            .await?;
+            .await
+            .map_err(DbError::from_driver(OP))?;
         let author_id = tx.last_insert_id();
         tx.exec_drop(
             "INSERT INTO member (id, password_hash, author_id, created_at, password_changed_at)
-             VALUES (?, ?, ?, ?, ?)",
-            (username.as_str(), password_hash, author_id, now, now),
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            (username.as_str(), password_hash, author_id),
         )
-        .await?;
-        tx.commit().await
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        tx.commit().await.map_err(DbError::from_driver(OP))
     })
     .await;
     match created {
-        Ok(()) => Ok(stamp(now)),
+        Ok(()) => Ok(Member {
+            id: username.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            profile: None,
+            password_stamp: password_stamp(password_hash),
+        }),
         Err(e) if e.server_code() == Some(ER_DUP_ENTRY) => Err(CreateError::Taken),
         Err(e) => Err(e.into()),
     }
@@ -131,28 +138,77 @@ pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(),
     .map(drop)
 }
 
-/// Store a new password: every session from before it is dead. Returns the new stamp.
-pub async fn change_password(pool: &Pool, username: &str, hash: &str) -> Result<i64, DbError> {
+/// Store a new password and record it (`password_changed`, from `origin`) in one
+/// transaction: every session from before it is dead. Returns the new stamp, or `None` if
+/// there is no member `username`.
+pub async fn change_password(
+    pool: &Pool,
+    username: &str,
+    hash: &str,
+    origin: &Origin,
+) -> Result<Option<i64>, DbError> {
     const OP: &str = "change password";
-    let now = now_micros();
-    db::exec(
-        pool,
-        OP,
-        "UPDATE member SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-        (hash, now, username),
-    )
+    let changed = db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop(
+            "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6)
+             WHERE id = ?",
+            (hash, username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(false);
+        }
+        events::record_in(&mut tx, username, EventKind::PasswordChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.commit().await.map_err(DbError::from_driver(OP))?;
+        Ok(true)
+    })
     .await?;
-    Ok(stamp(now))
+    Ok(changed.then(|| password_stamp(hash)))
 }
 
-/// The current UTC time at the column's precision (written by the app, not the server, so the
-/// app knows the stamp without reading it back).
-fn now_micros() -> PrimitiveDateTime {
-    let now = OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now);
-    PrimitiveDateTime::new(now.date(), now.time())
+/// Store a new display name and profile and record it (`profile_changed`, from `origin`) in
+/// one transaction. Returns `false` if there is no member `username`.
+pub async fn update_profile(
+    pool: &Pool,
+    username: &str,
+    name: &DisplayName,
+    profile: &ProfileText,
+    origin: &Origin,
+) -> Result<bool, DbError> {
+    const OP: &str = "update profile";
+    db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        // Matched rows, not changed ones (the pool sets CLIENT_FOUND_ROWS): saving the same
+        // values still finds the member.
+        tx.exec_drop(
+            "UPDATE author a JOIN member m ON m.author_id = a.id
+             SET a.name = ?, a.profile = ? WHERE m.id = ?",
+            (name.as_str(), profile.as_deref(), username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(false);
+        }
+        events::record_in(&mut tx, username, EventKind::ProfileChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.commit().await.map_err(DbError::from_driver(OP))?;
+        Ok(true)
+    })
+    .await
 }
 
 /// MySQL's and MariaDB's "Duplicate entry for key".

@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod account;
+mod activity;
 mod auth;
 mod csrf;
 mod hardening;
 mod helpers;
+mod memory;
+mod profile;
 mod round_trips;
 mod sessions;
+mod signin;

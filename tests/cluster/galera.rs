@@ -192,7 +192,11 @@ impl Cluster {
     /// Start node `i` again after [`kill_node`](Self::kill_node) and wait until it has
     /// caught up (incremental state transfer) and is synced.
     pub async fn restart_node(&mut self, i: usize) {
-        assert!(self.nodes[i].child.is_none(), "{} is running", self.nodes[i].name);
+        assert!(
+            self.nodes[i].child.is_none(),
+            "{} is running",
+            self.nodes[i].name
+        );
         // A crashed node does not know how far it got (its state file says seqno -1): find it
         // in InnoDB first, as the packaged service does, so that it catches up by incremental
         // state transfer instead of copying everything again.
@@ -200,7 +204,10 @@ impl Cluster {
         self.spawn_node(i, false);
         self.await_synced(i).await;
         if position.is_none() {
-            eprintln!("{}: position not recovered; it rejoined by full state transfer", self.nodes[i].name);
+            eprintln!(
+                "{}: position not recovered; it rejoined by full state transfer",
+                self.nodes[i].name
+            );
         }
     }
 
@@ -310,7 +317,7 @@ impl Cluster {
         let position = text
             .lines()
             .filter_map(|l| l.split("WSREP: Recovered position: ").nth(1))
-            .last()
+            .next_back()
             .map(|p| p.trim().to_owned())
             .filter(|p| status.success() && !p.ends_with(":-1"));
         self.nodes[i].start_position.clone_from(&position);
@@ -319,7 +326,10 @@ impl Cluster {
 
     fn spawn_node(&mut self, i: usize, new_cluster: bool) {
         let mut command = self.node_command(i);
-        command.arg(format!("--log-error={}", self.nodes[i].error_log().display()));
+        command.arg(format!(
+            "--log-error={}",
+            self.nodes[i].error_log().display()
+        ));
         if let Some(position) = self.nodes[i].start_position.take() {
             command.arg(format!("--wsrep-start-position={position}"));
         }
@@ -360,9 +370,15 @@ impl Cluster {
             .arg("--default-storage-engine=InnoDB")
             .arg("--wsrep-on=ON")
             .arg(format!("--wsrep-provider={GALERA_PROVIDER}"))
-            .arg(format!("--wsrep-cluster-address=gcomm://{}", peers.join(",")))
+            .arg(format!(
+                "--wsrep-cluster-address=gcomm://{}",
+                peers.join(",")
+            ))
             .arg(format!("--wsrep-node-name={}", node.name))
-            .arg(format!("--wsrep-node-address=127.0.0.1:{}", node.gcomm_port))
+            .arg(format!(
+                "--wsrep-node-address=127.0.0.1:{}",
+                node.gcomm_port
+            ))
             .arg(format!(
                 "--wsrep-provider-options=base_port={};ist.recv_addr=127.0.0.1:{};\
                  gcache.size=64M;{FAILURE_DETECTION}",

@@ -200,7 +200,12 @@ impl Browser {
 
     /// Sign in; the answer of the form page instead if it has no form (already signed in, or
     /// an error).
-    pub async fn sign_in_with(&self, instance: &Instance, username: &str, password: &str) -> Answer {
+    pub async fn sign_in_with(
+        &self,
+        instance: &Instance,
+        username: &str,
+        password: &str,
+    ) -> Answer {
         self.try_submit(
             instance,
             "/login",

@@ -26,9 +26,8 @@ async fn instances_on_nodes(cluster: &Cluster, db: &str, nodes: &[usize]) -> Vec
     let mut instances = Vec::new();
     // One after the other: each runs the migrations, which must not race on an empty schema.
     for &node in nodes {
-        instances.push(
-            Instance::start(&format!("{}/{db}", cluster.node_url(node)), &key, &[]).await,
-        );
+        instances
+            .push(Instance::start(&format!("{}/{db}", cluster.node_url(node)), &key, &[]).await);
     }
     instances
 }
@@ -138,7 +137,6 @@ impl Traffic {
                         record("failed sign-in", instance, &wrong, ok);
                     }
                 }
-                drop(record);
                 page_views.add(tally);
                 page_views
             }));
@@ -176,8 +174,7 @@ pub async fn read_your_writes_across_nodes(cluster: &Cluster) {
     let mut stale = Vec::new();
     let rounds = 30;
     for round in 0..rounds {
-        let [first, second, third] =
-            [0, 1, 2].map(|k| &instances[(round + k) % instances.len()]);
+        let [first, second, third] = [0, 1, 2].map(|k| &instances[(round + k) % instances.len()]);
         let browser = Browser::new();
         browser.sign_in(first, "ada").await;
         let home = browser.get(second, "/").await;
@@ -192,7 +189,12 @@ pub async fn read_your_writes_across_nodes(cluster: &Cluster) {
         }
         let cookie = browser.cookie_header(second);
         let out = browser.submit(second, "/", "/logout", &[]).await;
-        assert_eq!(out.status, StatusCode::SEE_OTHER, "sign-out: {}", out.brief());
+        assert_eq!(
+            out.status,
+            StatusCode::SEE_OTHER,
+            "sign-out: {}",
+            out.brief()
+        );
         let replay = get_with(&Browser::replaying(&cookie), third, "/").await;
         if !replay.is_redirect_to_login() {
             stale.push(format!(
@@ -239,7 +241,12 @@ pub async fn revocations_across_nodes(cluster: &Cluster) {
     let revoked = x
         .submit(a, "/sessions", "/sessions/revoke", &[("session", &handle)])
         .await;
-    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "revoke: {}", revoked.brief());
+    assert_eq!(
+        revoked.status,
+        StatusCode::SEE_OTHER,
+        "revoke: {}",
+        revoked.brief()
+    );
     for via in [c, b] {
         let home = y.get(via, "/").await;
         assert!(
@@ -422,7 +429,11 @@ pub async fn session_row_conflicts(cluster: &Cluster) {
                 Err(_) => Ok(()),
             };
             let updated = updated.map(drop);
-            (n, updated.map_err(|e| format!("{e:?}")), touched.map_err(|e| format!("{e:?}")))
+            (
+                n,
+                updated.map_err(|e| format!("{e:?}")),
+                touched.map_err(|e| format!("{e:?}")),
+            )
         }));
     }
     let mut failed = Vec::new();
@@ -503,7 +514,9 @@ pub async fn cleanup_everywhere(cluster: &Cluster) {
     let mut purges = Vec::new();
     for (i, store) in stores.iter().enumerate() {
         let store = store.clone();
-        purges.push(tokio::spawn(async move { (i, store.purge_expired().await) }));
+        purges.push(tokio::spawn(
+            async move { (i, store.purge_expired().await) },
+        ));
     }
     let mut deleted = 0;
     let mut failed = Vec::new();
@@ -520,7 +533,10 @@ pub async fn cleanup_everywhere(cluster: &Cluster) {
     );
 
     // The background tasks, on every node at once, while more rows expire.
-    let tasks: Vec<_> = stores.iter().map(MySqlSessionStore::spawn_cleanup).collect();
+    let tasks: Vec<_> = stores
+        .iter()
+        .map(MySqlSessionStore::spawn_cleanup)
+        .collect();
     insert_expired(cluster, &db, expired_rows, 600).await;
     let started = Instant::now();
     let mut conn = cluster.node_conn(2).await;
@@ -669,7 +685,12 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
         );
     }
     let health = browser.get(instance, "/healthz").await;
-    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE, "{}", health.brief());
+    assert_eq!(
+        health.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        health.brief()
+    );
 
     cluster.restart_node(node).await;
     let back = Instant::now();

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod builder;
 mod cleanup;
 mod error;
 mod id;
+mod record;
 mod retry;
 mod sql;
 mod store;
@@ -11,7 +13,9 @@ mod touch;
 #[doc = include_str!("../docs/clustering.md")]
 pub mod clustering {}
 
+pub use builder::MySqlSessionStoreBuilder;
 pub use cleanup::CleanupTask;
 pub use error::{BuildError, StoreError};
 pub use id::{InvalidHandle, SessionHandle};
-pub use store::{MySqlSessionStore, MySqlSessionStoreBuilder, SessionRecord};
+pub use record::SessionRecord;
+pub use store::MySqlSessionStore;

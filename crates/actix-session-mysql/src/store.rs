@@ -1,5 +1,5 @@
-//! [`MySqlSessionStore`] and its builder: the `SessionStore` implementation and the per-user
-//! operations an application needs for "your devices" pages.
+//! [`MySqlSessionStore`]: the `SessionStore` implementation and the per-user operations an
+//! application needs for "your devices" pages.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Pool, Row};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use mysql_async::{Conn, Pool, Row};
 
-use crate::error::{BuildError, StoreError};
-use crate::id::{generate_key, SessionHandle, SessionId};
-use crate::retry::{again_after, Replay};
-use crate::sql::{valid_table_name, Queries, USER_ID_MAX};
+use crate::builder::{MySqlSessionStoreBuilder, Source};
+use crate::error::StoreError;
+use crate::id::{SessionHandle, SessionId};
+use crate::record::SessionRecord;
+use crate::retry::{again_after, not_committed, Replay};
+use crate::sql::{Queries, USER_ID_MAX};
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -57,60 +58,37 @@ pub struct MySqlSessionStore {
     inner: Arc<Inner>,
 }
 
+/// The validated options, as the builder hands them over.
+pub(crate) struct Settings {
+    pub(crate) table: String,
+    pub(crate) touch_interval: Duration,
+    pub(crate) cleanup_interval: Duration,
+    pub(crate) cleanup_batch_size: u32,
+    pub(crate) user_id_key: String,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) key_generator: fn() -> SessionKey,
+    pub(crate) causal_reads: bool,
+}
+
+/// What every clone of the store and every [`MySqlSessionStore::with_pool`] sibling shares.
 struct Inner {
+    settings: Settings,
     queries: Queries,
-    table: String,
-    touch_interval: Duration,
-    cleanup_interval: Duration,
-    cleanup_batch_size: u32,
-    user_id_key: String,
-    operation_timeout: Duration,
     touch: TouchCache,
-    key_generator: fn() -> SessionKey,
-    causal_reads: bool,
     /// Whether the database is a Galera cluster, found out on the first load.
     galera: tokio::sync::OnceCell<bool>,
 }
 
 impl fmt::Debug for MySqlSessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
         f.debug_struct("MySqlSessionStore")
-            .field("table", &self.inner.table)
-            .field("touch_interval", &self.inner.touch_interval)
-            .field("cleanup_interval", &self.inner.cleanup_interval)
-            .field("cleanup_batch_size", &self.inner.cleanup_batch_size)
-            .field("user_id_key", &self.inner.user_id_key)
-            .field("operation_timeout", &self.inner.operation_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-enum Source {
-    Pool(Pool),
-    Url(String),
-}
-
-/// Configures and builds a [`MySqlSessionStore`]. Every option has a sensible default.
-#[must_use]
-pub struct MySqlSessionStoreBuilder {
-    source: Source,
-    table: String,
-    create_table: bool,
-    touch_interval: Duration,
-    cleanup_interval: Duration,
-    cleanup_batch_size: u32,
-    user_id_key: String,
-    operation_timeout: Duration,
-    key_generator: fn() -> SessionKey,
-    causal_reads: bool,
-}
-
-impl fmt::Debug for MySqlSessionStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may carry a password: it is never printed.
-        f.debug_struct("MySqlSessionStoreBuilder")
-            .field("table", &self.table)
-            .field("create_table", &self.create_table)
+            .field("table", &s.table)
+            .field("touch_interval", &s.touch_interval)
+            .field("cleanup_interval", &s.cleanup_interval)
+            .field("cleanup_batch_size", &s.cleanup_batch_size)
+            .field("user_id_key", &s.user_id_key)
+            .field("operation_timeout", &s.operation_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +105,19 @@ impl MySqlSessionStore {
     /// Start building a store that opens its own pool from a `mysql://` URL.
     pub fn builder_from_url(url: impl Into<String>) -> MySqlSessionStoreBuilder {
         MySqlSessionStoreBuilder::new(Source::Url(url.into()))
+    }
+
+    /// `settings` must have been validated by the builder.
+    pub(crate) fn new(pool: Pool, settings: Settings) -> Self {
+        Self {
+            pool,
+            inner: Arc::new(Inner {
+                queries: Queries::new(&settings.table),
+                settings,
+                touch: TouchCache::default(),
+                galera: tokio::sync::OnceCell::new(),
+            }),
+        }
     }
 
     /// The same store (table, options, touch cache) on another pool — typically one created
@@ -146,11 +137,11 @@ impl MySqlSessionStore {
 
     /// The table's name.
     pub fn table_name(&self) -> &str {
-        &self.inner.table
+        &self.inner.settings.table
     }
 
     pub(crate) fn cleanup_interval(&self) -> Duration {
-        self.inner.cleanup_interval
+        self.inner.settings.cleanup_interval
     }
 
     /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`] does
@@ -166,18 +157,16 @@ impl MySqlSessionStore {
     /// Delete expired rows in batches of the configured size until none is left; returns how
     /// many were deleted. The [cleanup task](crate::CleanupTask) calls this periodically.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        const OP: &str = "purge_expired";
-        let batch = self.inner.cleanup_batch_size;
-        let sql = &self.inner.queries.delete_expired;
+        let batch = self.inner.settings.cleanup_batch_size;
         let mut total = 0;
         let mut conflicts = 0;
         loop {
-            // Deleting whatever is expired is safe to repeat.
             let deleted = self
-                .run(OP, Replay::Idempotent, |mut conn| async move {
-                    conn.exec_drop(sql, (batch,)).await?;
-                    Ok(conn.affected_rows())
-                })
+                .delete_where(
+                    "purge_expired",
+                    &self.inner.queries.delete_expired,
+                    (batch,),
+                )
                 .await;
             match deleted {
                 Ok(deleted) => {
@@ -189,7 +178,7 @@ impl MySqlSessionStore {
                 // Instances purging through different cluster nodes pick the same oldest rows
                 // and keep colliding: whoever lost leaves them to the winner and goes on.
                 Err(StoreError::Database { ref source, .. })
-                    if crate::retry::not_committed(source) && conflicts < MAX_PURGE_CONFLICTS =>
+                    if not_committed(source) && conflicts < MAX_PURGE_CONFLICTS =>
                 {
                     conflicts += 1;
                 }
@@ -207,9 +196,11 @@ impl MySqlSessionStore {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let sql = &self.inner.queries.list_user;
         let rows: Vec<Row> = self
-            .run("list_user_sessions", Replay::Idempotent, |mut conn| async move {
-                conn.exec(sql, (user_id,)).await
-            })
+            .run(
+                "list_user_sessions",
+                Replay::Idempotent,
+                |mut conn| async move { conn.exec(sql, (user_id,)).await },
+            )
             .await?;
         rows.into_iter().map(SessionRecord::from_row).collect()
     }
@@ -259,6 +250,7 @@ impl MySqlSessionStore {
         .await
     }
 
+    /// Run a `DELETE`; returns how many rows it deleted.
     async fn delete_where<P>(
         &self,
         op: &'static str,
@@ -268,7 +260,7 @@ impl MySqlSessionStore {
     where
         P: Into<mysql_async::Params> + Send,
     {
-        // Deleting by key twice deletes nothing more.
+        // Deleting by key (or whatever has expired) twice deletes nothing more.
         let params = &params.into();
         self.run(op, Replay::Idempotent, |mut conn| async move {
             conn.exec_drop(sql, params.clone()).await?;
@@ -278,9 +270,14 @@ impl MySqlSessionStore {
     }
 
     /// Run `statement` on a pooled connection, again after a failure that [`again_after`]
-    /// allows for `replay` (a certification conflict, a broken connection). The waits for
-    /// connections and every attempt share one operation timeout, so a database that does not
-    /// answer costs a bounded wait, not a hung request; every error names `op`.
+    /// allows for `replay` (a certification conflict, a broken connection). Waiting for
+    /// connections and every attempt share one [operation timeout], so a database that does
+    /// not answer costs a bounded wait, not a hung request; every error names `op`.
+    ///
+    /// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
+    ///
+    /// `statement` gets the connection by value (and returns it to the pool by dropping it):
+    /// a closure borrowing it would make the futures of a spawned cleanup task not `Send`.
     async fn run<T, Fut>(
         &self,
         op: &'static str,
@@ -290,7 +287,7 @@ impl MySqlSessionStore {
     where
         Fut: Future<Output = Result<T, mysql_async::Error>>,
     {
-        let after = self.inner.operation_timeout;
+        let after = self.inner.settings.operation_timeout;
         let work = async {
             let mut attempt = 1;
             loop {
@@ -312,10 +309,10 @@ impl MySqlSessionStore {
             .unwrap_or(Err(StoreError::Timeout { op, after }))
     }
 
-    /// Whether session reads should wait for the cluster ("causal reads"): on a Galera
-    /// cluster, unless turned off. Found out once, on the first read.
+    /// Whether session reads wait for the cluster ("causal reads"): on a Galera cluster,
+    /// unless turned off. Found out once, on the first read.
     async fn causal(&self) -> Result<bool, StoreError> {
-        if !self.inner.causal_reads {
+        if !self.inner.settings.causal_reads {
             return Ok(false);
         }
         self.inner
@@ -339,7 +336,7 @@ impl MySqlSessionStore {
 
     /// The user id lifted out of the state into the indexed `user_id` column.
     fn user_id_of(&self, state: &HashMap<String, String>) -> Result<Option<String>, StoreError> {
-        let Some(raw) = state.get(&self.inner.user_id_key) else {
+        let Some(raw) = state.get(&self.inner.settings.user_id_key) else {
             return Ok(None);
         };
         // actix-session keeps each value JSON-encoded; the column holds the plain id.
@@ -384,7 +381,9 @@ impl MySqlSessionStore {
         let data: Vec<u8> = take(&mut row, 0, OP, "data")?;
         let age_us: i64 = take(&mut row, 1, OP, "last_seen_at")?;
         let age = Duration::from_micros(age_us.max(0).unsigned_abs());
-        self.inner.touch.loaded(id, age, self.inner.touch_interval);
+        self.inner
+            .touch
+            .loaded(id, age, self.inner.settings.touch_interval);
         // Invalid UTF-8 is corrupt state, like invalid JSON.
         Ok(Some(String::from_utf8(data).unwrap_or_default()))
     }
@@ -394,18 +393,16 @@ impl MySqlSessionStore {
         state: &HashMap<String, String>,
         ttl: i64,
     ) -> Result<SessionKey, StoreError> {
-        const OP: &str = "save";
         let user_id = self.user_id_of(state)?;
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let sql = &self.inner.queries.insert;
+        let (user_id, data) = (&user_id, &data);
         for attempt in 1..=SAVE_ATTEMPTS {
-            let key = (self.inner.key_generator)();
+            let key = (self.inner.settings.key_generator)();
             let id = SessionId::of(&key);
-            // Not repeated after a broken connection: it may have committed, and a second
-            // insert of the same key would look like a collision.
-            let sql = &self.inner.queries.insert;
-            let (user_id, data) = (&user_id, &data);
             let inserted = self
-                .run(OP, Replay::NotTwice, |mut conn| async move {
+                // Not repeated after a broken connection: it may have committed.
+                .run("save", Replay::NotTwice, |mut conn| async move {
                     conn.exec_drop(sql, (&id.as_bytes()[..], user_id, data, ttl))
                         .await
                 })
@@ -432,16 +429,15 @@ impl MySqlSessionStore {
         state: &HashMap<String, String>,
         ttl: i64,
     ) -> Result<(), StoreError> {
-        const OP: &str = "update";
         let id = SessionId::of(key);
         let user_id = self.user_id_of(state)?;
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
-        // Setting the same state twice is setting it once; a row deleted in between stays
-        // deleted (the statement only matches a live row).
         let sql = &self.inner.queries.update;
         let (user_id, data) = (&user_id, &data);
         let (matched, counts_matched) = self
-            .run(OP, Replay::Idempotent, |mut conn| async move {
+            // Setting the same state twice is setting it once; a row deleted in between stays
+            // deleted (the statement matches only a live row).
+            .run("update", Replay::Idempotent, |mut conn| async move {
                 conn.exec_drop(sql, (user_id, data, ttl, &id.as_bytes()[..]))
                     .await?;
                 Ok((conn.affected_rows(), conn.opts().client_found_rows()))
@@ -458,16 +454,15 @@ impl MySqlSessionStore {
     }
 
     async fn touch(&self, key: &SessionKey, ttl: i64) -> Result<(), StoreError> {
-        const OP: &str = "update_ttl";
         let id = SessionId::of(key);
-        let interval = touch_interval_for(self.inner.touch_interval, ttl);
+        let interval = touch_interval_for(self.inner.settings.touch_interval, ttl);
         if self.inner.touch.is_fresh(&id, interval) {
             return Ok(());
         }
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
-        // Pushing the expiry forward twice is pushing it forward once.
         let sql = &self.inner.queries.touch;
-        self.run(OP, Replay::Idempotent, |mut conn| async move {
+        // Pushing the expiry forward twice is pushing it forward once.
+        self.run("update_ttl", Replay::Idempotent, |mut conn| async move {
             conn.exec_drop(sql, (ttl, &id.as_bytes()[..], interval_us))
                 .await
         })
@@ -488,7 +483,7 @@ impl MySqlSessionStore {
 /// MySQL's and MariaDB's "Duplicate entry for key" error.
 const ER_DUP_ENTRY: u16 = 1062;
 
-fn take<T: mysql_async::prelude::FromValue>(
+pub(crate) fn take<T: mysql_async::prelude::FromValue>(
     row: &mut Row,
     index: usize,
     op: &'static str,
@@ -579,182 +574,6 @@ impl SessionStore for MySqlSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         Ok(self.delete_row(session_key).await?)
-    }
-}
-
-/// One live session of a user, as listed by [`MySqlSessionStore::list_user_sessions`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SessionRecord {
-    /// Names this session for [`MySqlSessionStore::revoke_session`].
-    pub handle: SessionHandle,
-    /// When the session was saved (sign-in, for identity sessions).
-    pub created_at: OffsetDateTime,
-    /// When the session was last written or touched (within one touch interval).
-    pub last_seen_at: OffsetDateTime,
-    /// When the session expires unless it is used again.
-    pub expires_at: OffsetDateTime,
-    /// The session state, values JSON-encoded as actix-session stores them; `None` if the
-    /// stored state is corrupt.
-    pub state: Option<HashMap<String, String>>,
-}
-
-impl SessionRecord {
-    fn from_row(mut row: Row) -> Result<Self, StoreError> {
-        const OP: &str = "list_user_sessions";
-        let id: Vec<u8> = take(&mut row, 0, OP, "id")?;
-        let data: Vec<u8> = take(&mut row, 1, OP, "data")?;
-        let utc = |t: PrimitiveDateTime| t.assume_utc();
-        Ok(Self {
-            handle: SessionHandle(SessionId::from_slice(&id).ok_or(StoreError::Decode {
-                op: OP,
-                column: "id",
-            })?),
-            created_at: utc(take(&mut row, 2, OP, "created_at")?),
-            last_seen_at: utc(take(&mut row, 3, OP, "last_seen_at")?),
-            expires_at: utc(take(&mut row, 4, OP, "expires_at")?),
-            state: serde_json::from_slice(&data).ok(),
-        })
-    }
-
-    /// A value of the state, decoded from JSON; `None` if absent or of another type.
-    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let raw = self.state.as_ref()?.get(key)?;
-        serde_json::from_str(raw).ok()
-    }
-}
-
-impl MySqlSessionStoreBuilder {
-    fn new(source: Source) -> Self {
-        Self {
-            source,
-            table: "sessions".to_owned(),
-            create_table: true,
-            touch_interval: Duration::from_secs(60),
-            cleanup_interval: Duration::from_secs(15 * 60),
-            cleanup_batch_size: 1_000,
-            user_id_key: "actix_identity.user_id".to_owned(),
-            operation_timeout: Duration::from_secs(3),
-            key_generator: generate_key,
-            causal_reads: true,
-        }
-    }
-
-    /// The table's name (default `sessions`): 1–64 ASCII letters, digits or underscores, not
-    /// starting with a digit. Anything else is refused by [`build`](Self::build).
-    pub fn table_name(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
-        self
-    }
-
-    /// Create the table on [`build`](Self::build) if it is missing (default `true`).
-    pub fn create_table_if_missing(mut self, create: bool) -> Self {
-        self.create_table = create;
-        self
-    }
-
-    /// Write a session's new expiry at most this often (default 60 s). Sliding expiry then
-    /// costs one write per session per interval, not one per request; the idle timeout is
-    /// honoured to within this interval. For a session whose TTL is less than twice the
-    /// interval, half the TTL is used instead, so a session in use never expires.
-    pub fn touch_interval(mut self, interval: Duration) -> Self {
-        self.touch_interval = interval;
-        self
-    }
-
-    /// How often the [cleanup task](crate::CleanupTask) deletes expired rows (default 15 min).
-    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
-        self.cleanup_interval = interval;
-        self
-    }
-
-    /// How many expired rows one cleanup statement deletes (default 1000).
-    pub fn cleanup_batch_size(mut self, size: u32) -> Self {
-        self.cleanup_batch_size = size;
-        self
-    }
-
-    /// The state key whose value is the user id (default `actix_identity.user_id`, where
-    /// actix-identity keeps it).
-    pub fn user_id_key(mut self, key: impl Into<String>) -> Self {
-        self.user_id_key = key.into();
-        self
-    }
-
-    /// The longest any one operation may take, waiting for a pooled connection included
-    /// (default 3 s). Past it the operation fails with [`StoreError::Timeout`].
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// On a Galera cluster, make session reads wait until the node has applied every write
-    /// the cluster committed before (`wsrep_sync_wait`), so a session signed in, changed or
-    /// revoked through one node is seen as such through every other at once (default `true`).
-    /// Detected on the first read; elsewhere this changes nothing. See the
-    /// [clustering guide](crate::clustering) for what it costs.
-    pub fn causal_reads(mut self, on: bool) -> Self {
-        self.causal_reads = on;
-        self
-    }
-
-    /// Replace the key generator. Only for tests that need to force a key collision.
-    #[doc(hidden)]
-    pub fn key_generator_for_tests(mut self, generator: fn() -> SessionKey) -> Self {
-        self.key_generator = generator;
-        self
-    }
-
-    /// Validate the options, open the pool (for a URL) and, unless turned off, create the
-    /// table if it is missing.
-    pub async fn build(self) -> Result<MySqlSessionStore, BuildError> {
-        if !valid_table_name(&self.table) {
-            return Err(BuildError::InvalidTableName(self.table));
-        }
-        if self.touch_interval.is_zero() {
-            // Zero would mean a write per request, which is what the store exists to avoid.
-            return Err(BuildError::Zero("touch_interval"));
-        }
-        if self.cleanup_interval.is_zero() {
-            return Err(BuildError::Zero("cleanup_interval"));
-        }
-        if self.cleanup_batch_size == 0 {
-            return Err(BuildError::Zero("cleanup_batch_size"));
-        }
-        if self.operation_timeout.is_zero() {
-            return Err(BuildError::Zero("operation_timeout"));
-        }
-        let pool = match self.source {
-            Source::Pool(pool) => pool,
-            Source::Url(url) => {
-                let opts = mysql_async::Opts::from_url(&url).map_err(BuildError::InvalidUrl)?;
-                // Matched-rows counts whatever the URL says (see `update_row`).
-                Pool::new(OptsBuilder::from_opts(opts).client_found_rows(true))
-            }
-        };
-        let store = MySqlSessionStore {
-            pool,
-            inner: Arc::new(Inner {
-                queries: Queries::new(&self.table),
-                table: self.table,
-                touch_interval: self.touch_interval,
-                cleanup_interval: self.cleanup_interval,
-                cleanup_batch_size: self.cleanup_batch_size,
-                user_id_key: self.user_id_key,
-                operation_timeout: self.operation_timeout,
-                touch: TouchCache::default(),
-                key_generator: self.key_generator,
-                causal_reads: self.causal_reads,
-                galera: tokio::sync::OnceCell::new(),
-            }),
-        };
-        if self.create_table {
-            store
-                .create_table()
-                .await
-                .map_err(BuildError::CreateTable)?;
-        }
-        Ok(store)
     }
 }
 
