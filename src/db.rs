@@ -26,8 +26,9 @@ mod embedded {
 /// Galera certification conflict at commit: another node wrote the same row first); 1205, a
 /// lock wait timed out and, in autocommit mode, the statement was rolled back; 1047, a Galera
 /// node that is not ready (joining, or cut off from the primary component) refused the
-/// statement before running it.
-const NOT_COMMITTED: [u16; 3] = [1213, 1205, 1047];
+/// statement before running it; 3101, MySQL Group Replication rolled the transaction back at
+/// commit (a conflict with another member).
+const NOT_COMMITTED: [u16; 4] = [1213, 1205, 1047, 3101];
 
 /// How often a statement runs at most when it keeps meeting [`NOT_COMMITTED`] errors.
 const MAX_ATTEMPTS: u32 = 4;

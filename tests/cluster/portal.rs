@@ -113,6 +113,18 @@ impl Browser {
         Self { jar, client }
     }
 
+    /// A browser that keeps its connections open (for measuring throughput).
+    pub fn keep_alive() -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .cookie_provider(Arc::clone(&jar))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { jar, client }
+    }
+
     /// A browser that sends `cookie` (a `Cookie` header value) and keeps nothing.
     pub fn replaying(cookie: &str) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();

@@ -724,3 +724,124 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Figures (`bench/cluster.sh`; not part of the test run)
+
+/// Page views a second through one instance and through two, all behind HAProxy, and what the
+/// causal session read costs on Galera. Prints figures and checks only that every page view
+/// succeeded: timings are not asserted.
+pub async fn throughput(cluster: &Cluster) {
+    let db = database_name("bench");
+    let key = session_key();
+    let url = format!("{}/{db}", cluster.haproxy_url());
+    let instances = [
+        Instance::start(&url, &key, &[]).await,
+        Instance::start(&url, &key, &[]).await,
+    ];
+    let browsers = 16;
+    let mut signed_in = Vec::new();
+    for b in 0..browsers {
+        let browser = Browser::keep_alive();
+        let username = format!("bench{b}");
+        browser
+            .register(&instances[b % 2], &username, &format!("Bench {b}"))
+            .await;
+        signed_in.push((browser, format!("Bench {b}")));
+    }
+    let window = Duration::from_secs(8);
+    for count in [1, 2] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for (b, (browser, name)) in signed_in.iter().enumerate() {
+            let (browser, name) = (browser.clone(), name.clone());
+            let instance = instances[b % count].clone();
+            let stop = Arc::clone(&stop);
+            tasks.push(tokio::spawn(async move {
+                let (mut ok, mut failed) = (0_u64, 0_u64);
+                while !stop.load(Ordering::Relaxed) {
+                    if browser.get(&instance, "/").await.is_home_of(&name) {
+                        ok += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (ok, failed)
+            }));
+        }
+        tokio::time::sleep(window).await;
+        stop.store(true, Ordering::Relaxed);
+        let (mut ok, mut failed) = (0, 0);
+        for task in tasks {
+            let (o, f) = task.await.unwrap();
+            ok += o;
+            failed += f;
+        }
+        eprintln!(
+            "figures: {count} instance(s), {browsers} browsers: {:.0} page views/s ({failed} failed)",
+            ok as f64 / window.as_secs_f64()
+        );
+        assert_eq!(failed, 0, "page views failed while measuring");
+    }
+
+    // The session read alone, through HAProxy, with and without waiting for the cluster.
+    let sessions = stores_on_haproxy(cluster, &db, true).await;
+    let ttl = actix_web::cookie::time::Duration::minutes(30);
+    let mut keys = Vec::new();
+    for i in 0..64 {
+        let mut state = HashMap::new();
+        state.insert("actix_identity.user_id".to_owned(), format!("\"bench{i}\""));
+        keys.push(
+            sessions
+                .save(state, &ttl)
+                .await
+                .unwrap()
+                .as_ref()
+                .to_owned(),
+        );
+    }
+    let keys = Arc::new(keys);
+    for causal in [false, true] {
+        let store = stores_on_haproxy(cluster, &db, causal).await;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let (store, keys) = (store.clone(), Arc::clone(&keys));
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for i in 0..400 {
+                    let key =
+                        SessionKey::try_from(keys[(t * 400 + i) % keys.len()].clone()).unwrap();
+                    let one = Instant::now();
+                    assert!(store.load(&key).await.unwrap().is_some());
+                    latencies.push(one.elapsed());
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        eprintln!(
+            "figures: session loads, causal reads {}: {:.0}/s, median {:?}, p99 {:?}",
+            if causal { "on " } else { "off" },
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() * 99 / 100]
+        );
+    }
+}
+
+/// A store on `db` through HAProxy, causal reads on or off.
+async fn stores_on_haproxy(cluster: &Cluster, db: &str, causal: bool) -> MySqlSessionStore {
+    let url = format!("{}/{db}?pool_max=8", cluster.haproxy_url());
+    let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url).unwrap());
+    MySqlSessionStore::builder(pool)
+        .causal_reads(causal)
+        .build()
+        .await
+        .unwrap()
+}

@@ -6,7 +6,8 @@
 //!   the next pooled connection is checked before use, so it reaches a live node;
 //! - a transaction the server rolled back: a deadlock or, on Galera, a certification conflict
 //!   with a write to the same row through another node (both error 1213), a lock wait
-//!   timeout (1205), or a node that is not ready for queries yet (1047).
+//!   timeout (1205), a node that is not ready for queries yet (1047), or MySQL Group
+//!   Replication's conflict rollback (3101).
 //!
 //! After a broken connection nobody knows whether the statement committed, so only statements
 //! that can safely run twice are repeated then: reads, and writes that set absolute values or
@@ -17,8 +18,9 @@ use std::time::Duration;
 /// Server errors after which the statement is known not to have taken effect: 1213 (deadlock,
 /// or a Galera certification conflict; the transaction was rolled back), 1205 (lock wait
 /// timeout; in autocommit mode the statement was rolled back), 1047 (a Galera node that is not
-/// ready refused the statement before running it).
-const NOT_COMMITTED: [u16; 3] = [1213, 1205, 1047];
+/// ready refused the statement before running it), 3101 (MySQL Group Replication rolled the
+/// transaction back at commit: a conflict with another member).
+const NOT_COMMITTED: [u16; 4] = [1213, 1205, 1047, 3101];
 
 /// The most times one operation runs (the operation timeout bounds them all together).
 const MAX_ATTEMPTS: u32 = 4;
