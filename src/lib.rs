@@ -10,6 +10,8 @@
 //! | [`routes`] | thin HTTP handlers, one module per page | the modules below |
 //! | [`auth`] | signing in/out, the `require_member` guard, session contents | session, `members` |
 //! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
+//! | [`origin`] | the site's own origin (`PUBLIC_ORIGIN`, trusted forwarding headers) | nothing |
+//! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
@@ -22,12 +24,14 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod csrf;
 pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod members;
+pub mod origin;
 pub mod password;
 pub mod routes;
 pub mod startup;

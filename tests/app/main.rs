@@ -9,4 +9,5 @@ mod csrf;
 mod hardening;
 mod helpers;
 mod round_trips;
+mod security;
 mod sessions;

@@ -1,0 +1,13 @@
+-- Identifiers compare byte for byte.
+--
+-- Under a PAD SPACE collation (utf8mb4_bin included) 'victim1' = 'victim1   ' is true, so a
+-- name with trailing spaces would find another member's row. MySQL 8 and MariaDB share no
+-- NO PAD collation name, but both compare VARBINARY byte for byte, trailing spaces included.
+-- Usernames are ASCII (design §2), so the bytes are the characters; mysql_async still reads the
+-- column into a String.
+--
+-- A table added later that refers to member.id must use VARBINARY(40) too.
+ALTER TABLE member MODIFY id VARBINARY(40) NOT NULL;
+
+-- 160 bytes hold any 40 characters of utf8mb4: every value the old column held still fits.
+ALTER TABLE login_throttle MODIFY account VARBINARY(160) NOT NULL;
