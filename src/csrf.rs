@@ -27,7 +27,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_session::SessionExt;
 use actix_web::cookie::{Cookie, Key, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -39,6 +38,7 @@ use subtle::ConstantTimeEq;
 
 use crate::errors::AppError;
 use crate::origin::{Frontend, Origin};
+use crate::session::TypedSession;
 
 /// The largest form body accepted, in bytes. The largest legitimate form is the password
 /// change: three passwords of 1024 code points; a 4-byte character percent-encodes to 12
@@ -57,8 +57,6 @@ pub const ANONYMOUS_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const ANONYMOUS_TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
 /// Issue times this far ahead are tolerated (app instances' clocks differ a little).
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
-/// The session key of the signed-in token.
-pub const SESSION_KEY: &str = "csrf";
 /// The form field.
 pub const FIELD: &str = "csrf_token";
 
@@ -235,8 +233,7 @@ impl<const PUBLIC: bool> CsrfForm<PUBLIC> {
         let signer = req
             .app_data::<web::Data<CsrfSigner>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("CsrfSigner not registered")))?;
-        let session_token: Option<String> = req.get_session().get(SESSION_KEY).ok().flatten();
-        let ok = match session_token {
+        let ok = match TypedSession::of(req).csrf_token() {
             Some(expected) => {
                 equal(&expected, submitted) || (PUBLIC && signer.double_submit_ok(req, submitted))
             }

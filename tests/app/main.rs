@@ -11,3 +11,4 @@ mod helpers;
 mod round_trips;
 mod security;
 mod sessions;
+mod signin;
