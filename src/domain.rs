@@ -95,6 +95,37 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
+/// An author's profile text: at most 200 characters after trimming; empty means none. Line
+/// breaks and tabs are kept, other control characters are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileText(Option<String>);
+
+impl ProfileText {
+    /// The longest profile, in characters (the `author.profile` column's width).
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validate and trim `raw`.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        // Browsers send textarea line breaks as CRLF: one break is one character.
+        let text = raw.trim().replace("\r\n", "\n");
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err("Profiles are at most 200 characters long.");
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err("Profiles cannot contain control characters.");
+        }
+        Ok(Self((!text.is_empty()).then_some(text)))
+    }
+
+    /// The trimmed text, or `None` for an empty profile.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
 /// A new password: 8 to 1024 Unicode code points, used exactly as typed (never trimmed or
 /// truncated).
 #[derive(Clone, PartialEq, Eq)]
@@ -184,6 +215,19 @@ mod tests {
         {
             assert!(DisplayName::parse(good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn profiles() {
+        assert_eq!(ProfileText::parse("   ").map(|p| p.0), Ok(None));
+        assert_eq!(
+            ProfileText::parse(" Line one\r\nline two ").map(|p| p.0),
+            Ok(Some("Line one\nline two".into()))
+        );
+        assert!(ProfileText::parse(&"é".repeat(200)).is_ok());
+        assert!(ProfileText::parse(&"é".repeat(201)).is_err());
+        assert!(ProfileText::parse(&format!("{}\r\n", "x".repeat(199))).is_ok());
+        assert!(ProfileText::parse("bell \u{7}").is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | [`origin`] | the site's own origin (`PUBLIC_ORIGIN`, trusted forwarding headers) | nothing |
 //! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
+//! | [`events`] | security events (the activity page): every SQL statement about them | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
 //! | [`domain`] | validated input types | nothing |
@@ -35,6 +36,7 @@ pub mod csrf;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod events;
 pub mod members;
 pub mod middleware;
 pub mod origin;

@@ -230,6 +230,24 @@ async fn display_names_cannot_reorder_or_hide_text() {
         .register("annie", "Ann\u{200D}ie 👩\u{200D}💻", "annies password")
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "joiners inside a name");
+
+    // The profile form applies the same rule.
+    for name in ["Ann\u{202E}gpj.exe", "\u{200B}\u{FEFF}"] {
+        let r = app
+            .submit(
+                "/account/profile",
+                "/account/profile",
+                &[("name", name), ("profile", "")],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM author WHERE name = 'Ann\u{200D}ie 👩\u{200D}💻'")
+            .await,
+        1,
+        "unchanged"
+    );
 }
 
 /// A failed sign-in's status, sent with `cookie` and the form token `token` (no jar).
