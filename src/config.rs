@@ -9,6 +9,9 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::Engine;
 
+use crate::client_ip::TrustedProxies;
+use crate::origin::{Frontend, Origin};
+
 /// `development` or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -40,6 +43,8 @@ pub struct Settings {
     /// `MAX_SESSIONS_PER_MEMBER`: live sessions per member; signing in beyond it ends the
     /// least recently seen.
     pub max_sessions_per_member: u32,
+    /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
+    pub frontend: Frontend,
 }
 
 impl std::fmt::Debug for Settings {
@@ -52,6 +57,7 @@ impl std::fmt::Debug for Settings {
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval)
             .field("max_sessions_per_member", &self.max_sessions_per_member)
+            .field("frontend", &self.frontend)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +157,21 @@ impl Settings {
                 }
             },
         };
+        let public_origin = get("PUBLIC_ORIGIN")
+            .map(|text| {
+                Origin::parse(text.trim()).ok_or_else(|| {
+                    bad(
+                        "PUBLIC_ORIGIN",
+                        format!(
+                            "{text:?} is not an origin such as https://portal.example.com \
+                             (scheme and host, optional port, no path)"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
         Ok(Self {
             database_url,
             bind,
@@ -161,6 +182,10 @@ impl Settings {
             absolute_timeout,
             touch_interval,
             max_sessions_per_member,
+            frontend: Frontend {
+                public_origin,
+                trusted_proxies,
+            },
         })
     }
 
@@ -210,6 +235,23 @@ mod tests {
         assert_eq!(s.touch_interval, Duration::from_secs(60));
         assert_eq!(s.max_sessions_per_member, 10);
         assert!(!s.secure_cookies());
+        assert!(s.frontend.public_origin.is_none());
+        assert!(s.frontend.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn origin_and_proxies() {
+        let s = settings(&[
+            ("PUBLIC_ORIGIN", "https://Portal.example.com/"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            s.frontend.public_origin.map(|o| o.to_string()).as_deref(),
+            Some("https://portal.example.com")
+        );
+        assert!(s.frontend.trusted_proxies.contains([10, 1, 2, 3].into()));
+        assert!(!s.frontend.trusted_proxies.contains([11, 1, 2, 3].into()));
     }
 
     #[test]
@@ -237,6 +279,11 @@ mod tests {
             ("MAX_SESSIONS_PER_MEMBER", "0"),
             ("MAX_SESSIONS_PER_MEMBER", "ten"),
             ("MAX_SESSIONS_PER_MEMBER", "-3"),
+            ("PUBLIC_ORIGIN", "portal.example.com"),
+            ("PUBLIC_ORIGIN", "https://portal.example.com/app"),
+            ("PUBLIC_ORIGIN", "ftp://portal.example.com"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

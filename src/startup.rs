@@ -116,6 +116,7 @@ fn server(
         &settings.session_key,
         settings.secure_cookies(),
     ));
+    let frontend = web::Data::new(settings.frontend.clone());
     let server = HttpServer::new(move || {
         // mysql_async pools must not cross tokio runtimes: each worker gets its own.
         let pool = Pool::new(opts.clone());
@@ -148,6 +149,7 @@ fn server(
         App::new()
             .app_data(state)
             .app_data(signer.clone())
+            .app_data(frontend.clone())
             .app_data(csrf::payload_config())
             .wrap(identity)
             .wrap(sessions)
