@@ -38,7 +38,6 @@ const USER_AGENT: &str = "ua";
 const IP: &str = "ip";
 const FLASH: &str = "flash";
 
-
 /// This request's session, read and written through typed accessors.
 #[derive(Clone)]
 pub struct TypedSession(Session);
