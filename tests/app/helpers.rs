@@ -214,6 +214,22 @@ impl TestApp {
         conn.query_first::<u64, _>(sql).await.unwrap().unwrap()
     }
 
+    /// POST a raw `application/x-www-form-urlencoded` body (for bodies `.form()` cannot make).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The anonymous CSRF token of this client's sign-in form.
+    pub async fn login_token(&self) -> String {
+        csrf_in(&self.get_html("/login").await)
+    }
+
     pub async fn exec(&self, sql: &str) {
         let mut conn = self.pool.get_conn().await.unwrap();
         conn.query_drop(sql).await.unwrap();

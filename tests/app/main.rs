@@ -4,10 +4,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod account;
+mod activity;
 mod auth;
 mod csrf;
 mod hardening;
 mod helpers;
+mod memory;
+mod profile;
 mod round_trips;
+mod security;
 mod sessions;
 mod signin;
