@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_sessions_per_member: u32,
     /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
     pub frontend: Frontend,
+    /// `METRICS_BIND`: where Prometheus metrics are served; `None` (the default) for nowhere.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -58,6 +60,7 @@ impl std::fmt::Debug for Settings {
             .field("touch_interval", &self.touch_interval)
             .field("max_sessions_per_member", &self.max_sessions_per_member)
             .field("frontend", &self.frontend)
+            .field("metrics_bind", &self.metrics_bind)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +115,23 @@ impl Settings {
             .trim()
             .parse()
             .map_err(|_| bad("BIND", "expected an address such as 127.0.0.1:8080"))?;
+        let metrics_bind: Option<SocketAddr> = get("METRICS_BIND")
+            .map(|text| {
+                text.trim().parse().map_err(|_| {
+                    bad(
+                        "METRICS_BIND",
+                        format!("{text:?} is not an address such as 127.0.0.1:9090"),
+                    )
+                })
+            })
+            .transpose()?;
+        // Port 0 asks for any free port, so two of them never collide.
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(bad(
+                "METRICS_BIND",
+                "must differ from BIND: metrics are never served on the public listener",
+            ));
+        }
         let (session_key, session_key_generated) = match get("SESSION_KEY") {
             Some(encoded) => (parse_key(encoded.trim())?, false),
             None if environment == Environment::Production => {
@@ -186,6 +206,7 @@ impl Settings {
                 public_origin,
                 trusted_proxies,
             },
+            metrics_bind,
         })
     }
 
@@ -235,6 +256,7 @@ mod tests {
         assert_eq!(s.touch_interval, Duration::from_secs(60));
         assert_eq!(s.max_sessions_per_member, 10);
         assert!(!s.secure_cookies());
+        assert_eq!(s.metrics_bind, None);
         assert!(s.frontend.public_origin.is_none());
         assert!(s.frontend.trusted_proxies.is_empty());
     }
@@ -252,6 +274,17 @@ mod tests {
         );
         assert!(s.frontend.trusted_proxies.contains([10, 1, 2, 3].into()));
         assert!(!s.frontend.trusted_proxies.contains([11, 1, 2, 3].into()));
+    }
+
+    #[test]
+    fn metrics_get_a_listener_of_their_own() {
+        let s = settings(&[("METRICS_BIND", "127.0.0.1:9090")]).expect("metrics");
+        assert_eq!(
+            s.metrics_bind,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        let s = settings(&[("BIND", "127.0.0.1:0"), ("METRICS_BIND", "127.0.0.1:0")]);
+        assert!(s.is_ok(), "two random ports never collide");
     }
 
     #[test]
@@ -284,6 +317,8 @@ mod tests {
             ("PUBLIC_ORIGIN", "ftp://portal.example.com"),
             ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("METRICS_BIND", "9090"),
+            ("METRICS_BIND", "127.0.0.1:8080"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

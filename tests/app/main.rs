@@ -10,6 +10,7 @@ mod csrf;
 mod hardening;
 mod helpers;
 mod memory;
+mod metrics;
 mod profile;
 mod round_trips;
 mod security;
