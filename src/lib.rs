@@ -4,9 +4,10 @@
 //!
 //! | module | what lives there | may touch |
 //! | --- | --- | --- |
-//! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
+//! | [`cli`] | the command line (`serve`, `migrate`, `user add, set-password, delete`, `sessions list, revoke, purge-expired`) | everything |
 //! | [`config`] | settings from the environment | nothing |
 //! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
+//! | [`metrics`] | Prometheus metrics, their listener, the timed session store, store upkeep | the store |
 //! | [`middleware`] | security headers, HTML error pages | `errors` |
 //! | [`routes`] | the route table and thin HTTP handlers, one module per page | the modules below |
 //! | [`state`] | [`state::AppState`], what handlers share | nothing |
@@ -14,6 +15,8 @@
 //! | [`session`] | [`session::TypedSession`]: every key the app keeps in a session | session |
 //! | [`credentials`] | the one throttled password check (sign-in, password change) | `throttle`, `members`, `password` |
 //! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
+//! | [`origin`] | the site's own origin (`PUBLIC_ORIGIN`, trusted forwarding headers) | nothing |
+//! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
 //! | [`events`] | security events (the activity page): every SQL statement about them | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
@@ -27,6 +30,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod csrf;
@@ -35,7 +39,9 @@ pub mod domain;
 pub mod errors;
 pub mod events;
 pub mod members;
+pub mod metrics;
 pub mod middleware;
+pub mod origin;
 pub mod password;
 pub mod routes;
 pub mod session;

@@ -17,6 +17,8 @@ use test_database::TestDatabase;
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The metrics listener's port, with `METRICS_BIND` set.
+    pub metrics_port: Option<u16>,
     pub db: TestDatabase,
     pub pool: Pool,
     pub jar: Arc<Jar>,
@@ -55,11 +57,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .await
         .unwrap();
     let port = app.port();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         pool: db.pool(),
         db,
         client: client(&jar),
@@ -212,6 +216,22 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> u64 {
         let mut conn = self.pool.get_conn().await.unwrap();
         conn.query_first::<u64, _>(sql).await.unwrap().unwrap()
+    }
+
+    /// POST a raw `application/x-www-form-urlencoded` body (for bodies `.form()` cannot make).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The anonymous CSRF token of this client's sign-in form.
+    pub async fn login_token(&self) -> String {
+        csrf_in(&self.get_html("/login").await)
     }
 
     pub async fn exec(&self, sql: &str) {

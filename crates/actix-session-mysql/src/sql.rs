@@ -6,7 +6,10 @@
 //!   clocks still agree on what has expired;
 //! - no `RETURNING`, no `VALUES()` in upserts, no JSON column type (MySQL rewrites JSON and
 //!   MariaDB aliases it to `LONGTEXT`): the state is stored as text, byte for byte;
-//! - the collation is named explicitly (`utf8mb4_bin`) because the servers' defaults differ.
+//! - the collation is named explicitly (`utf8mb4_bin`) because the servers' defaults differ;
+//! - `user_id` is `VARBINARY`: it compares byte for byte, where every `utf8mb4` collation the
+//!   two servers share pads with spaces (`'alice' = 'alice  '`), which would let one user id
+//!   reach another's sessions.
 
 /// Width of the `user_id` column, in bytes.
 pub(crate) const USER_ID_MAX: usize = 255;
@@ -21,10 +24,12 @@ pub(crate) struct Queries {
     pub(crate) touch: String,
     pub(crate) delete: String,
     pub(crate) delete_expired: String,
+    pub(crate) count_live: String,
     pub(crate) list_user: String,
     pub(crate) revoke_one: String,
     pub(crate) revoke_others: String,
     pub(crate) revoke_all: String,
+    pub(crate) trim_user: String,
 }
 
 impl Queries {
@@ -37,7 +42,7 @@ impl Queries {
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     id BINARY(32) NOT NULL,
-                    user_id VARCHAR({USER_ID_MAX}) NULL,
+                    user_id VARBINARY({USER_ID_MAX}) NULL,
                     data MEDIUMTEXT NOT NULL,
                     expires_at DATETIME(6) NOT NULL,
                     created_at DATETIME(6) NOT NULL,
@@ -87,6 +92,7 @@ impl Queries {
             delete_expired: format!(
                 "DELETE FROM {t} WHERE expires_at <= UTC_TIMESTAMP(6) ORDER BY expires_at LIMIT ?"
             ),
+            count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > UTC_TIMESTAMP(6)"),
             list_user: format!(
                 "SELECT id, data, created_at, last_seen_at, expires_at FROM {t}
                  WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)
@@ -95,6 +101,17 @@ impl Queries {
             revoke_one: format!("DELETE FROM {t} WHERE user_id = ? AND id = ?"),
             revoke_others: format!("DELETE FROM {t} WHERE user_id = ? AND id <> ?"),
             revoke_all: format!("DELETE FROM {t} WHERE user_id = ?"),
+            // Everything of the user past the first `?` rows in "keep" order: live before
+            // expired, then most recently seen. The surplus is picked in a derived table with
+            // a LIMIT, which both servers materialise first: MySQL refuses a DELETE whose own
+            // subquery reads the same table (error 1093), and neither takes LIMIT inside IN.
+            // The huge row count is MySQL's documented "to the end" for LIMIT with an offset.
+            trim_user: format!(
+                "DELETE s FROM {t} s
+                 JOIN (SELECT id FROM {t} WHERE user_id = ?
+                       ORDER BY expires_at > UTC_TIMESTAMP(6) DESC, last_seen_at DESC, id
+                       LIMIT ?, 18446744073709551615) surplus ON surplus.id = s.id"
+            ),
         }
     }
 }
