@@ -16,6 +16,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Row, Transaction};
 use time::PrimitiveDateTime;
 
+use crate::client_ip::ClientIp;
 use crate::db::{self, DbError};
 use crate::errors::AppError;
 
@@ -138,9 +139,7 @@ impl FromRequest for Origin {
 
 /// The client's IP address: the one place that decides it for events.
 fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_canonical().to_string())
-        .unwrap_or_default()
+    ClientIp::of(req).0.to_string()
 }
 
 /// One event, as the activity page shows it.

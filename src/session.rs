@@ -25,6 +25,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
+use crate::client_ip::ClientIp;
 use crate::csrf;
 use crate::errors::AppError;
 use crate::members::Member;
@@ -132,11 +133,7 @@ impl TypedSession {
             USER_AGENT,
             ua.chars().take(USER_AGENT_MAX).collect::<String>(),
         )?;
-        let ip = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        self.0.insert(IP, ip)?;
+        self.0.insert(IP, ClientIp::of(req).0.to_string())?;
         Ok(())
     }
 

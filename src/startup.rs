@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::csrf::{self, CsrfSigner};
 use crate::db;
 use crate::events;
+use crate::ip_limit::SignInIpLimit;
 use crate::middleware::{error_pages, security_headers};
 use crate::password::Hasher;
 use crate::routes;
@@ -51,6 +52,7 @@ pub struct Application {
     cleanup: CleanupTask,
     throttle_purge: tokio::task::JoinHandle<()>,
     events_purge: tokio::task::JoinHandle<()>,
+    ip_limit_housekeeping: tokio::task::JoinHandle<()>,
     store: MySqlSessionStore,
 }
 
@@ -78,13 +80,16 @@ impl Application {
             store.pool().clone(),
             std::time::Duration::from_secs(60 * 60),
         );
-        let server = server(listener, settings, opts, store.clone())?;
+        let ip_limit = SignInIpLimit::new(settings.login_ip_limit);
+        let ip_limit_housekeeping = ip_limit.spawn_housekeeping();
+        let server = server(listener, settings, opts, store.clone(), ip_limit)?;
         Ok(Self {
             port,
             server,
             cleanup,
             throttle_purge,
             events_purge,
+            ip_limit_housekeeping,
             store,
         })
     }
@@ -100,6 +105,7 @@ impl Application {
         self.cleanup.stop().await;
         self.throttle_purge.abort();
         self.events_purge.abort();
+        self.ip_limit_housekeeping.abort();
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }
@@ -110,6 +116,7 @@ fn server(
     settings: Settings,
     opts: Opts,
     store: MySqlSessionStore,
+    ip_limit: SignInIpLimit,
 ) -> anyhow::Result<Server> {
     let hasher = Hasher::new();
     let signer = web::Data::new(CsrfSigner::new(
@@ -126,6 +133,7 @@ fn server(
             hasher: hasher.clone(),
             key: settings.session_key.clone(),
             member_recheck: settings.touch_interval,
+            ip_limit: ip_limit.clone(),
         });
         let sessions =
             SessionMiddleware::builder(state.store.clone(), settings.session_key.clone())

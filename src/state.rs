@@ -6,6 +6,7 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
+use crate::ip_limit::SignInIpLimit;
 use crate::password::Hasher;
 
 /// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime
@@ -22,6 +23,8 @@ pub struct AppState {
     /// How old a session's member snapshot may get before the member row is read again (the
     /// touch interval: a changed password or profile reaches every device within it).
     pub member_recheck: Duration,
+    /// Sign-in attempts per client IP, shared by all workers.
+    pub ip_limit: SignInIpLimit,
 }
 
 impl std::fmt::Debug for AppState {

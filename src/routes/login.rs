@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::client_ip::ClientIp;
 use crate::credentials::{check_sign_in, PasswordCheck};
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{safe_next, Username};
@@ -61,6 +62,7 @@ pub async fn submit(
     form: PublicForm,
     session: TypedSession,
     origin: Origin,
+    client: ClientIp,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -80,7 +82,7 @@ pub async fn submit(
     // Canonicalised exactly as at registration; a name that fails that cannot be anyone's.
     let account = Username::parse(raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
-    match check_sign_in(&state, account, password, &origin).await? {
+    match check_sign_in(&state, client.0, account, password, &origin).await? {
         PasswordCheck::Accepted(member) => {
             session.sign_in(&req, &member)?;
             Ok(see_other(&next))
