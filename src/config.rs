@@ -45,8 +45,13 @@ pub struct Settings {
     pub touch_interval: Duration,
     /// `LOGIN_IP_LIMIT`: sign-in attempts a minute per client IP; 0 turns the limit off.
     pub login_ip_limit: u32,
+    /// `MAX_SESSIONS_PER_MEMBER`: live sessions per member; signing in beyond it ends the
+    /// least recently seen.
+    pub max_sessions_per_member: u32,
     /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
     pub frontend: Frontend,
+    /// `METRICS_BIND`: where Prometheus metrics are served; `None` (the default) for nowhere.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -58,7 +63,9 @@ impl std::fmt::Debug for Settings {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval)
+            .field("max_sessions_per_member", &self.max_sessions_per_member)
             .field("frontend", &self.frontend)
+            .field("metrics_bind", &self.metrics_bind)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +120,23 @@ impl Settings {
             .trim()
             .parse()
             .map_err(|_| bad("BIND", "expected an address such as 127.0.0.1:8080"))?;
+        let metrics_bind: Option<SocketAddr> = get("METRICS_BIND")
+            .map(|text| {
+                text.trim().parse().map_err(|_| {
+                    bad(
+                        "METRICS_BIND",
+                        format!("{text:?} is not an address such as 127.0.0.1:9090"),
+                    )
+                })
+            })
+            .transpose()?;
+        // Port 0 asks for any free port, so two of them never collide.
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(bad(
+                "METRICS_BIND",
+                "must differ from BIND: metrics are never served on the public listener",
+            ));
+        }
         let (session_key, session_key_generated) = match get("SESSION_KEY") {
             Some(encoded) => (parse_key(encoded.trim())?, false),
             None if environment == Environment::Production => {
@@ -146,6 +170,18 @@ impl Settings {
                 "must be shorter than SESSION_IDLE_TIMEOUT",
             ));
         }
+        let max_sessions_per_member = match get("MAX_SESSIONS_PER_MEMBER") {
+            None => 10,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(bad(
+                        "MAX_SESSIONS_PER_MEMBER",
+                        format!("{text:?} is not a whole number of at least 1"),
+                    ))
+                }
+            },
+        };
         let public_origin = get("PUBLIC_ORIGIN")
             .map(|text| {
                 Origin::parse(text.trim()).ok_or_else(|| {
@@ -180,10 +216,12 @@ impl Settings {
             absolute_timeout,
             touch_interval,
             login_ip_limit,
+            max_sessions_per_member,
             frontend: Frontend {
                 public_origin,
                 trusted_proxies,
             },
+            metrics_bind,
         })
     }
 
@@ -231,7 +269,9 @@ mod tests {
         assert_eq!(s.idle_timeout, Duration::from_secs(1800));
         assert_eq!(s.absolute_timeout, Duration::from_secs(12 * 3600));
         assert_eq!(s.touch_interval, Duration::from_secs(60));
+        assert_eq!(s.max_sessions_per_member, 10);
         assert!(!s.secure_cookies());
+        assert_eq!(s.metrics_bind, None);
         assert!(s.frontend.public_origin.is_none());
         assert!(s.frontend.trusted_proxies.is_empty());
     }
@@ -249,6 +289,17 @@ mod tests {
         );
         assert!(s.frontend.trusted_proxies.contains([10, 1, 2, 3].into()));
         assert!(!s.frontend.trusted_proxies.contains([11, 1, 2, 3].into()));
+    }
+
+    #[test]
+    fn metrics_get_a_listener_of_their_own() {
+        let s = settings(&[("METRICS_BIND", "127.0.0.1:9090")]).expect("metrics");
+        assert_eq!(
+            s.metrics_bind,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        let s = settings(&[("BIND", "127.0.0.1:0"), ("METRICS_BIND", "127.0.0.1:0")]);
+        assert!(s.is_ok(), "two random ports never collide");
     }
 
     #[test]
@@ -273,11 +324,16 @@ mod tests {
             ("SESSION_IDLE_TIMEOUT", "soon"),
             ("SESSION_ABSOLUTE_TIMEOUT", "0s"),
             ("SESSION_TOUCH_INTERVAL", "1h"),
+            ("MAX_SESSIONS_PER_MEMBER", "0"),
+            ("MAX_SESSIONS_PER_MEMBER", "ten"),
+            ("MAX_SESSIONS_PER_MEMBER", "-3"),
             ("PUBLIC_ORIGIN", "portal.example.com"),
             ("PUBLIC_ORIGIN", "https://portal.example.com/app"),
             ("PUBLIC_ORIGIN", "ftp://portal.example.com"),
             ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("METRICS_BIND", "9090"),
+            ("METRICS_BIND", "127.0.0.1:8080"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

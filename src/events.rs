@@ -137,7 +137,8 @@ impl FromRequest for Origin {
     }
 }
 
-/// The client's IP address: the one place that decides it for events.
+/// The client's IP address: the peer, or what a trusted proxy says it forwarded for
+/// (`TRUSTED_PROXIES`, see [`crate::client_ip`]).
 fn client_ip(req: &HttpRequest) -> String {
     ClientIp::of(req).0.to_string()
 }

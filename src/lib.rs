@@ -7,6 +7,7 @@
 //! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
 //! | [`config`] | settings from the environment | nothing |
 //! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
+//! | [`metrics`] | Prometheus metrics, their listener, the timed session store, store upkeep | the store |
 //! | [`middleware`] | security headers, HTML error pages | `errors` |
 //! | [`routes`] | the route table and thin HTTP handlers, one module per page | the modules below |
 //! | [`state`] | [`state::AppState`], what handlers share | nothing |
@@ -40,6 +41,7 @@ pub mod errors;
 pub mod events;
 pub mod ip_limit;
 pub mod members;
+pub mod metrics;
 pub mod middleware;
 pub mod origin;
 pub mod password;

@@ -7,6 +7,7 @@ use actix_web::cookie::Key;
 use mysql_async::Pool;
 
 use crate::ip_limit::SignInIpLimit;
+use crate::metrics::Metrics;
 use crate::password::Hasher;
 
 /// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime
@@ -25,6 +26,10 @@ pub struct AppState {
     pub member_recheck: Duration,
     /// Sign-in attempts per client IP, shared by all workers.
     pub ip_limit: SignInIpLimit,
+    /// `MAX_SESSIONS_PER_MEMBER`.
+    pub max_sessions: u32,
+    /// The app's metrics (sign-in outcomes are counted by the handler).
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for AppState {

@@ -244,3 +244,33 @@ async fn events_go_after_90_days_and_with_their_member() {
     app.exec("DELETE FROM member WHERE id = 'eve'").await;
     assert_eq!(app.count("SELECT COUNT(*) FROM security_events").await, 0);
 }
+
+#[tokio::test]
+async fn the_recorded_ip_is_the_forwarded_one_only_from_a_trusted_proxy() {
+    for (trusted, expected) in [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.5")] {
+        let app = crate::helpers::spawn_app_with(&[("TRUSTED_PROXIES", trusted)]).await;
+        app.member("fay", "Fay", "fays password").await;
+        let page = app.get("/login").await.text().await.unwrap();
+        let token = crate::helpers::csrf_in(&page);
+        let r = app
+            .client
+            .post(app.url("/login"))
+            .header("x-forwarded-for", "203.0.113.5")
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("username", "fay"),
+                ("password", "fays password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{trusted:?}");
+        let mut conn = app.pool.get_conn().await.unwrap();
+        let ip: String = conn
+            .query_first("SELECT ip FROM security_events WHERE kind = 'signin'")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ip, expected, "TRUSTED_PROXIES={trusted:?}");
+    }
+}

@@ -17,6 +17,8 @@ use test_database::TestDatabase;
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The metrics listener's port, with `METRICS_BIND` set.
+    pub metrics_port: Option<u16>,
     pub db: TestDatabase,
     pub pool: Pool,
     pub jar: Arc<Jar>,
@@ -55,11 +57,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .await
         .unwrap();
     let port = app.port();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         pool: db.pool(),
         db,
         client: client(&jar),

@@ -11,6 +11,7 @@ mod hardening;
 mod helpers;
 mod ip_limit;
 mod memory;
+mod metrics;
 mod profile;
 mod round_trips;
 mod security;
