@@ -4,7 +4,7 @@
 //!
 //! | module | what lives there | may touch |
 //! | --- | --- | --- |
-//! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
+//! | [`cli`] | the command line (`serve`, `migrate`, `user add, set-password, delete`, `sessions list, revoke, purge-expired`) | everything |
 //! | [`config`] | settings from the environment | nothing |
 //! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
 //! | [`metrics`] | Prometheus metrics, their listener, the timed session store, store upkeep | the store |
