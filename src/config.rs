@@ -21,6 +21,9 @@ pub enum Environment {
     Production,
 }
 
+/// Sign-in attempts a minute per client IP unless `LOGIN_IP_LIMIT` says otherwise.
+pub const DEFAULT_LOGIN_IP_LIMIT: u32 = 30;
+
 /// The app's settings.
 #[derive(Clone)]
 pub struct Settings {
@@ -40,6 +43,8 @@ pub struct Settings {
     pub absolute_timeout: Duration,
     /// `SESSION_TOUCH_INTERVAL`: how often a session's expiry is written at most.
     pub touch_interval: Duration,
+    /// `LOGIN_IP_LIMIT`: sign-in attempts a minute per client IP; 0 turns the limit off.
+    pub login_ip_limit: u32,
     /// `MAX_SESSIONS_PER_MEMBER`: live sessions per member; signing in beyond it ends the
     /// least recently seen.
     pub max_sessions_per_member: u32,
@@ -190,6 +195,15 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let login_ip_limit = match get("LOGIN_IP_LIMIT") {
+            None => DEFAULT_LOGIN_IP_LIMIT,
+            Some(text) => text.trim().parse::<u32>().map_err(|_| {
+                bad(
+                    "LOGIN_IP_LIMIT",
+                    format!("{text:?} is not a whole number of sign-ins a minute (0 turns it off)"),
+                )
+            })?,
+        };
         let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
             .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
         Ok(Self {
@@ -201,6 +215,7 @@ impl Settings {
             idle_timeout,
             absolute_timeout,
             touch_interval,
+            login_ip_limit,
             max_sessions_per_member,
             frontend: Frontend {
                 public_origin,

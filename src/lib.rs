@@ -19,6 +19,7 @@
 //! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
 //! | [`events`] | security events (the activity page): every SQL statement about them | the database |
+//! | [`ip_limit`] | the per-IP limit on sign-in attempts, in memory | nothing |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
 //! | [`domain`] | validated input types | nothing |
@@ -38,6 +39,7 @@ pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod events;
+pub mod ip_limit;
 pub mod members;
 pub mod metrics;
 pub mod middleware;

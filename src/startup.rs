@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::csrf::{self, CsrfSigner};
 use crate::db;
 use crate::events;
+use crate::ip_limit::SignInIpLimit;
 use crate::metrics::{self, Metrics, StoreUpkeep, TimedStore};
 use crate::middleware::{error_pages, security_headers};
 use crate::password::Hasher;
@@ -57,6 +58,7 @@ pub struct Application {
     upkeep: StoreUpkeep,
     throttle_purge: tokio::task::JoinHandle<()>,
     events_purge: tokio::task::JoinHandle<()>,
+    ip_limit_housekeeping: tokio::task::JoinHandle<()>,
     store: MySqlSessionStore,
 }
 
@@ -103,10 +105,20 @@ impl Application {
             store.pool().clone(),
             std::time::Duration::from_secs(60 * 60),
         );
+        let ip_limit = SignInIpLimit::new(settings.login_ip_limit);
+        let ip_limit_housekeeping = ip_limit.spawn_housekeeping();
         let metrics_server = metrics_listener
             .map(|l| metrics::server(l, metrics.clone(), hasher.clone()))
             .transpose()?;
-        let server = server(listener, settings, opts, store.clone(), metrics, hasher)?;
+        let server = server(
+            listener,
+            settings,
+            opts,
+            store.clone(),
+            metrics,
+            hasher,
+            ip_limit,
+        )?;
         Ok(Self {
             port,
             server,
@@ -115,6 +127,7 @@ impl Application {
             upkeep,
             throttle_purge,
             events_purge,
+            ip_limit_housekeeping,
             store,
         })
     }
@@ -143,6 +156,7 @@ impl Application {
         self.upkeep.stop().await;
         self.throttle_purge.abort();
         self.events_purge.abort();
+        self.ip_limit_housekeeping.abort();
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }
@@ -155,6 +169,7 @@ fn server(
     store: MySqlSessionStore,
     metrics: Metrics,
     hasher: Hasher,
+    ip_limit: SignInIpLimit,
 ) -> anyhow::Result<Server> {
     let signer = web::Data::new(CsrfSigner::new(
         &settings.session_key,
@@ -170,6 +185,7 @@ fn server(
             hasher: hasher.clone(),
             key: settings.session_key.clone(),
             member_recheck: settings.touch_interval,
+            ip_limit: ip_limit.clone(),
             max_sessions: settings.max_sessions_per_member,
             metrics: metrics.clone(),
         });

@@ -6,6 +6,7 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
+use crate::ip_limit::SignInIpLimit;
 use crate::metrics::Metrics;
 use crate::password::Hasher;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     /// How old a session's member snapshot may get before the member row is read again (the
     /// touch interval: a changed password or profile reaches every device within it).
     pub member_recheck: Duration,
+    /// Sign-in attempts per client IP, shared by all workers.
+    pub ip_limit: SignInIpLimit,
     /// `MAX_SESSIONS_PER_MEMBER`.
     pub max_sessions: u32,
     /// The app's metrics (sign-in outcomes are counted by the handler).

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::client_ip::ClientIp;
 use crate::credentials::{check_sign_in, PasswordCheck};
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{safe_next, Username};
@@ -62,6 +63,7 @@ pub async fn submit(
     form: PublicForm,
     session: TypedSession,
     origin: Origin,
+    client: ClientIp,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -81,7 +83,7 @@ pub async fn submit(
     // Canonicalised exactly as at registration; a name that fails that cannot be anyone's.
     let account = Username::parse(raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
-    match check_sign_in(&state, account, password, &origin).await? {
+    match check_sign_in(&state, client.0, account, password, &origin).await? {
         PasswordCheck::Accepted(member) => {
             // At most MAX_SESSIONS_PER_MEMBER sessions, the new one included. Its row is
             // inserted by actix-session's middleware only after this handler returns, so the

@@ -9,6 +9,7 @@ mod auth;
 mod csrf;
 mod hardening;
 mod helpers;
+mod ip_limit;
 mod memory;
 mod metrics;
 mod profile;
