@@ -837,7 +837,7 @@ pub async fn throughput(cluster: &Cluster) {
 
 /// A store on `db` through HAProxy, causal reads on or off.
 async fn stores_on_haproxy(cluster: &Cluster, db: &str, causal: bool) -> MySqlSessionStore {
-    let url = format!("{}/{db}?pool_max=8", cluster.haproxy_url());
+    let url = format!("{}/{db}?pool_min=0&pool_max=8", cluster.haproxy_url());
     let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url).unwrap());
     MySqlSessionStore::builder(pool)
         .causal_reads(causal)
