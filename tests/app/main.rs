@@ -1,12 +1,17 @@
 //! Integration tests: the real server on a random port, a fresh database per test, real HTTP
-//! with a cookie jar. One test binary, so the app is linked once.
+//! with a cookie jar; the real binary; real headless Chromium; a MariaDB server killed under
+//! the running app. One test binary, so the app and the toolkit in `support` are linked once.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod support;
+
 mod account;
 mod auth;
+mod browser;
+mod cli;
 mod csrf;
 mod hardening;
-mod helpers;
+mod outage;
 mod round_trips;
 mod sessions;

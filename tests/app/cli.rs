@@ -1,13 +1,13 @@
 //! The real binary: configuration errors, `migrate`, `user add`, `sessions purge-expired`, and
 //! a graceful stop on SIGTERM.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
+
+use crate::support::spare_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_member-portal");
 
@@ -118,11 +118,7 @@ async fn migrate_user_add_and_purge() {
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigterm() {
     let db = TestDatabase::create().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = spare_port();
     let mut child = command(&db)
         .env("BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())

@@ -1,0 +1,16 @@
+//! The test toolkit: the app on a fresh database and visitors to drive it, a MariaDB server of
+//! a test's own, and headless Chromium.
+
+mod chromium;
+mod mariadb;
+mod portal;
+
+pub use chromium::Chromium;
+pub use mariadb::ThrowawayMariaDb;
+pub use portal::{csrf_in, location, spawn_app, TestApp, Visitor};
+
+/// A port nobody listens on right now: bind port 0, keep the number, release it.
+pub fn spare_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
