@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_session::SessionExt;
 use actix_web::cookie::{Cookie, Key, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -27,13 +26,12 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::errors::AppError;
+use crate::session::TypedSession;
 
 /// The largest form body accepted, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
 /// The anonymous double-submit cookie.
 pub const COOKIE: &str = "csrf";
-/// The session key of the signed-in token.
-pub const SESSION_KEY: &str = "csrf";
 /// The form field.
 pub const FIELD: &str = "csrf_token";
 
@@ -169,8 +167,7 @@ impl<const PUBLIC: bool> CsrfForm<PUBLIC> {
         let signer = req
             .app_data::<web::Data<CsrfSigner>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("CsrfSigner not registered")))?;
-        let session_token: Option<String> = req.get_session().get(SESSION_KEY).ok().flatten();
-        let ok = match session_token {
+        let ok = match TypedSession::of(req).csrf_token() {
             Some(expected) => {
                 equal(&expected, submitted) || (PUBLIC && signer.double_submit_ok(req, submitted))
             }

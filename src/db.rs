@@ -106,12 +106,36 @@ pub async fn exec(
     sql: &str,
     params: impl Into<Params> + Send,
 ) -> Result<u64, DbError> {
+    exec_with(pool, op, sql, params, |conn| conn.affected_rows()).await
+}
+
+/// Run one statement and return the OK packet's insert id (0 if none): the row's
+/// `AUTO_INCREMENT` value, or the value a `LAST_INSERT_ID(expr)` in the statement chose.
+pub async fn exec_insert_id(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+) -> Result<u64, DbError> {
+    exec_with(pool, op, sql, params, |conn| {
+        conn.last_insert_id().unwrap_or(0)
+    })
+    .await
+}
+
+async fn exec_with<T>(
+    pool: &Pool,
+    op: &'static str,
+    sql: &str,
+    params: impl Into<Params> + Send,
+    outcome: impl FnOnce(&Conn) -> T,
+) -> Result<T, DbError> {
     bounded(op, async {
         let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
         conn.exec_drop(sql, params)
             .await
             .map_err(DbError::from_driver(op))?;
-        Ok(conn.affected_rows())
+        Ok(outcome(&conn))
     })
     .await
 }

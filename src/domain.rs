@@ -1,4 +1,5 @@
-//! Validated input: a value of these types has passed the rules of design §2.
+//! Validated input: a value of these types has passed the rules for usernames, display names
+//! and passwords (README, "Routes").
 
 /// A username: 3–40 characters of `[A-Za-z0-9_.-]`, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]

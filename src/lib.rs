@@ -6,9 +6,13 @@
 //! | --- | --- | --- |
 //! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
 //! | [`config`] | settings from the environment | nothing |
-//! | [`startup`] | pools, session store, middleware order, routes, the server | everything |
-//! | [`routes`] | thin HTTP handlers, one module per page | the modules below |
-//! | [`auth`] | signing in/out, the `require_member` guard, session contents | session, `members` |
+//! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
+//! | [`middleware`] | security headers, HTML error pages | `errors` |
+//! | [`routes`] | the route table and thin HTTP handlers, one module per page | the modules below |
+//! | [`state`] | [`state::AppState`], what handlers share | nothing |
+//! | [`auth`] | the `require_member` guard and the current member | session, `members` |
+//! | [`session`] | [`session::TypedSession`]: every key the app keeps in a session | session |
+//! | [`credentials`] | the one throttled password check (sign-in, password change) | `throttle`, `members`, `password` |
 //! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
 //! | [`members`] | every SQL statement about members and authors | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
@@ -23,14 +27,18 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod csrf;
 pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod members;
+pub mod middleware;
 pub mod password;
 pub mod routes;
+pub mod session;
 pub mod startup;
+pub mod state;
 pub mod templates;
 pub mod throttle;
 

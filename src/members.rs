@@ -2,13 +2,14 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbError};
 use crate::domain::{DisplayName, Username};
 
-/// What a signed-in page needs about its member: one point read per request.
-#[derive(Debug, Clone)]
+/// What a signed-in page shows of a member, and the stamp that ties a session to the
+/// member's password. Travels in the session (see [`crate::session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The username.
     pub id: String,
@@ -16,7 +17,7 @@ pub struct Member {
     pub name: String,
     /// The author's profile text, if any.
     pub profile: Option<String>,
-    /// When the password last changed; sessions from before are dead.
+    /// [`password_stamp`] of the member's password hash.
     pub password_stamp: i64,
 }
 
@@ -25,8 +26,8 @@ pub struct Member {
 pub struct Credentials {
     /// The PHC string.
     pub password_hash: String,
-    /// See [`Member::password_stamp`].
-    pub password_stamp: i64,
+    /// The member behind it.
+    pub member: Member,
 }
 
 /// Registration failed.
@@ -40,62 +41,57 @@ pub enum CreateError {
     Db(#[from] DbError),
 }
 
-/// The password-change time as microseconds since the epoch: compact in a session, exact.
-fn stamp(at: PrimitiveDateTime) -> i64 {
-    let nanos = at.assume_utc().unix_timestamp_nanos() / 1_000;
-    i64::try_from(nanos).unwrap_or(i64::MAX)
+/// The credential stamp of a password hash: its first 8 SHA-256 bytes. Derived from the hash
+/// itself, so every way of changing a password changes it — through the app, the command
+/// line, or an `UPDATE` in SQL — and no code path can forget to bump it. (A hash upgraded to
+/// stronger parameters at sign-in changes it too: the member's other sessions then end within
+/// one touch interval, once.)
+pub fn password_stamp(password_hash: &str) -> i64 {
+    let digest = Sha256::digest(password_hash.as_bytes());
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
-/// The member behind a session.
-pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
+/// The member `id` with the password hash, in one point read.
+pub async fn credentials(pool: &Pool, id: &str) -> Result<Option<Credentials>, DbError> {
     const OP: &str = "find member";
     let row = db::first_row(
         pool,
         OP,
-        "SELECT m.id, a.name, a.profile, m.password_changed_at
+        "SELECT m.id, a.name, a.profile, m.password_hash
          FROM member m JOIN author a ON a.id = m.author_id WHERE m.id = ?",
         (id,),
     )
     .await?;
     row.map(|mut row| {
-        Ok(Member {
-            id: db::take(&mut row, 0, OP)?,
-            name: db::take(&mut row, 1, OP)?,
-            profile: db::take(&mut row, 2, OP)?,
-            password_stamp: stamp(db::take(&mut row, 3, OP)?),
-        })
-    })
-    .transpose()
-}
-
-/// The password hash of `username`, if such a member exists.
-pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>, DbError> {
-    const OP: &str = "find credentials";
-    let row = db::first_row(
-        pool,
-        OP,
-        "SELECT password_hash, password_changed_at FROM member WHERE id = ?",
-        (username,),
-    )
-    .await?;
-    row.map(|mut row| {
+        let password_hash: String = db::take(&mut row, 3, OP)?;
         Ok(Credentials {
-            password_hash: db::take(&mut row, 0, OP)?,
-            password_stamp: stamp(db::take(&mut row, 1, OP)?),
+            member: Member {
+                id: db::take(&mut row, 0, OP)?,
+                name: db::take(&mut row, 1, OP)?,
+                profile: db::take(&mut row, 2, OP)?,
+                password_stamp: password_stamp(&password_hash),
+            },
+            password_hash,
         })
     })
     .transpose()
 }
 
-/// Create an author and its member in one transaction. Returns the password stamp.
+/// The member `id`, if it still exists.
+pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
+    Ok(credentials(pool, id).await?.map(|c| c.member))
+}
+
+/// Create an author and its member in one transaction.
 pub async fn create(
     pool: &Pool,
     username: &Username,
     name: &DisplayName,
     password_hash: &str,
-) -> Result<i64, CreateError> {
+) -> Result<Member, CreateError> {
     const OP: &str = "create member";
-    let now = now_micros();
     let created = db::bounded(OP, async {
         let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
         let mut tx = conn
@@ -108,8 +104,8 @@ pub async fn create(
         let author_id = tx.last_insert_id();
         tx.exec_drop(
             "INSERT INTO member (id, password_hash, author_id, created_at, password_changed_at)
-             VALUES (?, ?, ?, ?, ?)",
-            (username.as_str(), password_hash, author_id, now, now),
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            (username.as_str(), password_hash, author_id),
         )
         .await
         .map_err(DbError::from_driver(OP))?;
@@ -117,7 +113,12 @@ pub async fn create(
     })
     .await;
     match created {
-        Ok(()) => Ok(stamp(now)),
+        Ok(()) => Ok(Member {
+            id: username.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            profile: None,
+            password_stamp: password_stamp(password_hash),
+        }),
         Err(e) if e.server_code() == Some(ER_DUP_ENTRY) => Err(CreateError::Taken),
         Err(e) => Err(e.into()),
     }
@@ -139,25 +140,14 @@ pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(),
 /// Store a new password: every session from before it is dead. Returns the new stamp.
 pub async fn change_password(pool: &Pool, username: &str, hash: &str) -> Result<i64, DbError> {
     const OP: &str = "change password";
-    let now = now_micros();
     db::exec(
         pool,
         OP,
-        "UPDATE member SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-        (hash, now, username),
+        "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6) WHERE id = ?",
+        (hash, username),
     )
     .await?;
-    Ok(stamp(now))
-}
-
-/// The current UTC time at the column's precision (written by the app, not the server, so the
-/// app knows the stamp without reading it back).
-fn now_micros() -> PrimitiveDateTime {
-    let now = OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now);
-    PrimitiveDateTime::new(now.date(), now.time())
+    Ok(password_stamp(hash))
 }
 
 /// MySQL's and MariaDB's "Duplicate entry for key".

@@ -1,53 +1,31 @@
-//! Assembling the app: pools, the session store, middleware, routes, and the server.
+//! Building and running the server: pools, the session store, the middleware stack, and the
+//! background tasks. What the app serves is in [`crate::routes`].
 
 use std::net::TcpListener;
 
-use actix_identity::{Identity, IdentityMiddleware};
+use actix_identity::IdentityMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
-use actix_session::{Session, SessionMiddleware};
+use actix_session::SessionMiddleware;
 use actix_session_mysql::{CleanupTask, MySqlSessionStore};
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::cookie::{time::Duration as CookieDuration, Key, SameSite};
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
-use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, DefaultHeaders, Next};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::cookie::{time::Duration as CookieDuration, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use mysql_async::{Opts, Pool};
 
-use crate::auth::{self, require_member};
 use crate::config::Settings;
 use crate::csrf::{self, CsrfSigner};
 use crate::db;
-use crate::errors::error_page;
+use crate::middleware::{error_pages, security_headers};
 use crate::password::Hasher;
-use crate::routes::{account, assets, health, home, login, logout, register, sessions};
-use crate::templates::{render, ErrorPage, Layout};
+use crate::routes;
+use crate::session::SESSION_COOKIE;
+use crate::state::AppState;
 use crate::throttle;
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
-
-/// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime.
-pub struct AppState {
-    /// The worker's pool.
-    pub pool: Pool,
-    /// The session store on the worker's pool (for per-user session operations).
-    pub store: MySqlSessionStore,
-    /// Password hashing, shared by all workers.
-    pub hasher: Hasher,
-    /// The session key (to read this request's session id from its cookie).
-    pub key: Key,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("store", &self.store)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Create the database if needed, run the migrations, create the session table.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(Opts, MySqlSessionStore)> {
@@ -138,10 +116,11 @@ fn server(
             pool,
             hasher: hasher.clone(),
             key: settings.session_key.clone(),
+            member_recheck: settings.touch_interval,
         });
         let sessions =
             SessionMiddleware::builder(state.store.clone(), settings.session_key.clone())
-                .cookie_name(auth::SESSION_COOKIE.to_owned())
+                .cookie_name(SESSION_COOKIE.to_owned())
                 .cookie_path("/".to_owned())
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Lax)
@@ -166,7 +145,7 @@ fn server(
             .wrap(from_fn(error_pages))
             .wrap(security_headers())
             .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(routes)
+            .configure(routes::configure)
     })
     .listen(listener)?
     .shutdown_timeout(30)
@@ -176,125 +155,4 @@ fn server(
 
 fn cookie_duration(d: std::time::Duration) -> CookieDuration {
     CookieDuration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::check))
-        .route("/static/style.css", web::get().to(assets::style))
-        .service(web::resource("/login").get(login::form).post(login::submit))
-        .service(
-            web::resource("/register")
-                .get(register::form)
-                .post(register::submit),
-        )
-        .service(web::resource("/logout").post(logout::submit))
-        .service(
-            web::resource("/")
-                .wrap(from_fn(require_member))
-                .get(home::page),
-        )
-        .service(
-            web::resource("/account/password")
-                .wrap(from_fn(require_member))
-                .get(account::form)
-                .post(account::submit),
-        )
-        .service(
-            web::resource("/sessions")
-                .wrap(from_fn(require_member))
-                .get(sessions::list),
-        )
-        .service(
-            web::resource("/sessions/revoke")
-                .wrap(from_fn(require_member))
-                .post(sessions::revoke),
-        )
-        .service(
-            web::resource("/sessions/revoke-others")
-                .wrap(from_fn(require_member))
-                .post(sessions::revoke_others),
-        )
-        .default_service(web::to(not_found));
-}
-
-/// Headers on every response: no inline anything, no framing, no caching of pages that carry
-/// session content (only the stylesheet sets its own caching, which these do not override).
-const SECURITY_HEADERS: [(&str, &str); 6] = [
-    (
-        "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
-    ),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "same-origin"),
-    ("x-frame-options", "DENY"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cache-control", "no-store"),
-];
-
-/// The 404 page, with the signed-in header (and its "Sign out") for a signed-in visitor. Reads
-/// only the session that the middleware has already loaded.
-async fn not_found(identity: Option<Identity>, session: Session) -> HttpResponse {
-    let mut page = ErrorPage::for_status(StatusCode::NOT_FOUND);
-    let csrf: Option<String> = session.get(csrf::SESSION_KEY).ok().flatten();
-    if let (Some(_), Some(csrf)) = (identity, csrf) {
-        page.layout = Layout::member(&csrf);
-    }
-    render(StatusCode::NOT_FOUND, &page)
-}
-
-fn security_headers() -> DefaultHeaders {
-    SECURITY_HEADERS
-        .iter()
-        .fold(DefaultHeaders::new(), |headers, &pair| headers.add(pair))
-}
-
-/// Turns every error into an HTML page: errors raised by middleware (actix-session answers a
-/// store failure with an empty 500) become a 503 page with `Retry-After`, and bare error
-/// responses from actix itself (404, 405, extractor errors) get the page for their status.
-async fn error_pages(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match next.call(req).await {
-        Ok(response) => {
-            let status = response.status();
-            let is_html = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-            if !(status.is_client_error() || status.is_server_error()) || is_html {
-                return Ok(response.map_into_boxed_body());
-            }
-            let (http, original) = response.into_parts();
-            let mut page = error_page(status);
-            for (name, value) in original.headers() {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    page.headers_mut().append(name.clone(), value.clone());
-                }
-            }
-            Ok(ServiceResponse::new(http, page))
-        }
-        Err(error) => {
-            // The request is gone with the error, so the page travels inside the error; the
-            // outer header middleware does not see it, hence the headers here.
-            tracing::warn!(error = %error, cause = ?error, "middleware failed");
-            let status = error.as_response_error().status_code();
-            let status = if status.is_server_error() {
-                // The only middleware that fails with a 5xx is the session store's.
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                status
-            };
-            let mut page = error_page(status);
-            for (name, value) in SECURITY_HEADERS {
-                page.headers_mut().insert(
-                    header::HeaderName::from_static(name),
-                    header::HeaderValue::from_static(value),
-                );
-            }
-            Err(actix_web::error::InternalError::from_response(error.to_string(), page).into())
-        }
-    }
 }

@@ -1,22 +1,21 @@
 //! `GET /account/password`, `POST /account/password`.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth::{self, CurrentMember};
+use crate::auth::CurrentMember;
+use crate::credentials::{check_password, PasswordCheck};
 use crate::csrf::MemberForm;
 use crate::domain::NewPassword;
 use crate::errors::AppError;
-use crate::members;
-use crate::password::Verdict;
-use crate::startup::AppState;
+use crate::members::{self, Member};
+use crate::session::{current_session_key, TypedSession};
+use crate::state::AppState;
 use crate::templates::{render, Layout, PasswordPage};
-use crate::throttle::{self, Throttle};
-
-const TOO_MANY: &str = "Too many wrong passwords. Wait a moment and try again.";
 
 use super::{see_other, with_retry_after};
+
+const TOO_MANY: &str = "Too many wrong passwords. Wait a moment and try again.";
 
 /// The change-password form.
 pub async fn form(current: CurrentMember) -> HttpResponse {
@@ -40,7 +39,7 @@ pub async fn submit(
     req: HttpRequest,
     form: MemberForm,
     current: CurrentMember,
-    session: Session,
+    session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let current_password = form.required("current_password")?;
@@ -49,28 +48,21 @@ pub async fn submit(
     let user = current.member.id.as_str();
 
     // Guessing the current password from a stolen session is throttled like sign-in.
-    let throttle = throttle::check(&state.pool, user).await?;
-    if let Throttle::Locked(wait) = throttle {
-        return Ok(with_retry_after(
-            page(&current, StatusCode::TOO_MANY_REQUESTS, Some(TOO_MANY)),
-            wait,
-        ));
-    }
-    let stored = members::credentials(&state.pool, user).await?;
-    let verdict = state
-        .hasher
-        .verify(current_password.to_owned(), stored.map(|c| c.password_hash))
-        .await?;
-    if verdict == Verdict::Rejected {
-        throttle::record_failure(&state.pool, user).await?;
-        return Ok(page(
-            &current,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("Your current password is not correct."),
-        ));
-    }
-    if throttle != Throttle::Clear {
-        throttle::clear(&state.pool, user).await?;
+    match check_password(&state, Some(user), current_password).await? {
+        PasswordCheck::Accepted(_) => {}
+        PasswordCheck::Rejected => {
+            return Ok(page(
+                &current,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("Your current password is not correct."),
+            ))
+        }
+        PasswordCheck::Throttled(wait) => {
+            return Ok(with_retry_after(
+                page(&current, StatusCode::TOO_MANY_REQUESTS, Some(TOO_MANY)),
+                wait,
+            ))
+        }
     }
     let new_password = match NewPassword::parse(new_password, confirmation) {
         Ok(p) => p,
@@ -84,16 +76,17 @@ pub async fn submit(
     };
     let hash = state.hasher.hash(new_password.into_inner()).await?;
     let stamp = members::change_password(&state.pool, user, &hash).await?;
+    let member = Member {
+        password_stamp: stamp,
+        ..current.member.clone()
+    };
     // The stamp alone already kills other sessions at their next request; deleting their
     // rows now also takes them off the devices page and out of the table.
-    match auth::current_session_key(&req, &state.key) {
+    match current_session_key(&req, &state.key) {
         Some(key) => state.store.revoke_other_sessions(user, &key).await?,
         None => state.store.revoke_user_sessions(user).await?,
     };
-    auth::refresh_after_password_change(&session, stamp)?;
-    auth::flash(
-        &session,
-        "Your password has been changed. Other devices were signed out.",
-    )?;
+    session.renew_after_password_change(&member)?;
+    session.flash("Your password has been changed. Other devices were signed out.")?;
     Ok(see_other("/"))
 }

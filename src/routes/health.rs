@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::db;
 use crate::errors::RETRY_AFTER_SECS;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// 200 `ok` when MySQL answers, else 503.
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {

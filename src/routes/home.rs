@@ -1,14 +1,14 @@
 //! `GET /`.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
-use crate::auth::{self, CurrentMember};
+use crate::auth::CurrentMember;
+use crate::session::TypedSession;
 use crate::templates::{render, HomePage, Layout};
 
 /// The member's home page.
-pub async fn page(current: CurrentMember, session: Session) -> HttpResponse {
+pub async fn page(current: CurrentMember, session: TypedSession) -> HttpResponse {
     let CurrentMember { member, csrf } = current;
     render(
         StatusCode::OK,
@@ -17,7 +17,7 @@ pub async fn page(current: CurrentMember, session: Session) -> HttpResponse {
             username: member.id,
             name: member.name,
             profile: member.profile,
-            flash: auth::take_flash(&session),
+            flash: session.take_flash(),
         },
     )
 }

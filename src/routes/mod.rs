@@ -1,5 +1,7 @@
-//! HTTP handlers, one module per page or group of routes. Handlers are thin: extract, call
-//! the domain (`members`, `throttle`, the store), return a page or a redirect.
+//! HTTP handlers, one module per page or group of routes, and the route table
+//! ([`configure`]). Handlers are thin: extract, call the domain (`credentials`, `members`, the
+//! store), return a page or a redirect. Adding a page means touching `routes/` and
+//! `templates/` only.
 
 pub mod account;
 pub mod assets;
@@ -7,15 +9,58 @@ pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
+pub mod not_found;
 pub mod register;
 pub mod sessions;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
+use crate::auth::require_member;
 use crate::csrf::CsrfSigner;
 use crate::templates::render;
+
+/// The route table. Signed-in pages are wrapped in [`require_member`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::check))
+        .route("/static/style.css", web::get().to(assets::style))
+        .service(web::resource("/login").get(login::form).post(login::submit))
+        .service(
+            web::resource("/register")
+                .get(register::form)
+                .post(register::submit),
+        )
+        .service(web::resource("/logout").post(logout::submit))
+        .service(
+            web::resource("/")
+                .wrap(from_fn(require_member))
+                .get(home::page),
+        )
+        .service(
+            web::resource("/account/password")
+                .wrap(from_fn(require_member))
+                .get(account::form)
+                .post(account::submit),
+        )
+        .service(
+            web::resource("/sessions")
+                .wrap(from_fn(require_member))
+                .get(sessions::list),
+        )
+        .service(
+            web::resource("/sessions/revoke")
+                .wrap(from_fn(require_member))
+                .post(sessions::revoke),
+        )
+        .service(
+            web::resource("/sessions/revoke-others")
+                .wrap(from_fn(require_member))
+                .post(sessions::revoke_others),
+        )
+        .default_service(web::to(not_found::page));
+}
 
 /// `303 See Other` to `location`.
 pub fn see_other(location: &str) -> HttpResponse {

@@ -1,16 +1,15 @@
 //! `GET /register`, `POST /register`.
 
 use actix_identity::Identity;
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth;
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{DisplayName, NewPassword, Username};
 use crate::errors::AppError;
 use crate::members::{self, CreateError};
-use crate::startup::AppState;
+use crate::session::TypedSession;
+use crate::state::AppState;
 use crate::templates::{Layout, RegisterPage};
 
 use super::{anonymous_form, see_other};
@@ -48,7 +47,7 @@ fn page(
 pub async fn submit(
     req: HttpRequest,
     form: PublicForm,
-    session: Session,
+    session: TypedSession,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -80,8 +79,8 @@ pub async fn submit(
     };
     let hash = state.hasher.hash(password.into_inner()).await?;
     match members::create(&state.pool, &username, &name, &hash).await {
-        Ok(stamp) => {
-            auth::sign_in(&req, &session, username.as_str(), stamp)?;
+        Ok(member) => {
+            session.sign_in(&req, &member)?;
             Ok(see_other("/"))
         }
         Err(CreateError::Taken) => Ok(page(

@@ -1,6 +1,5 @@
 //! `GET /sessions`, `POST /sessions/revoke`, `POST /sessions/revoke-others`.
 
-use actix_session::Session;
 use actix_session_mysql::{SessionHandle, SessionRecord};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,10 +7,11 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use crate::auth::{self, CurrentMember};
+use crate::auth::CurrentMember;
 use crate::csrf::MemberForm;
 use crate::errors::AppError;
-use crate::startup::AppState;
+use crate::session::{current_session_key, Device, TypedSession};
+use crate::state::AppState;
 use crate::templates::{render, Layout, SessionView, SessionsPage};
 
 use super::see_other;
@@ -24,7 +24,7 @@ fn when(t: OffsetDateTime) -> String {
 }
 
 fn view(record: &SessionRecord, current: Option<SessionHandle>) -> SessionView {
-    let (user_agent, ip) = auth::device_of(record);
+    let Device { user_agent, ip } = Device::of(record);
     let parsed = woothee::parser::Parser::new().parse(&user_agent);
     let (browser, os) = match parsed {
         Some(r) if r.name != "UNKNOWN" => {
@@ -72,10 +72,10 @@ fn view(record: &SessionRecord, current: Option<SessionHandle>) -> SessionView {
 pub async fn list(
     req: HttpRequest,
     current: CurrentMember,
-    session: Session,
+    session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let this = auth::current_session_key(&req, &state.key).map(|k| SessionHandle::of(&k));
+    let this = current_session_key(&req, &state.key).map(|k| SessionHandle::of(&k));
     let records = state.store.list_user_sessions(&current.member.id).await?;
     let mut sessions: Vec<SessionView> = records.iter().map(|r| view(r, this)).collect();
     // This device first, then most recently seen.
@@ -86,7 +86,7 @@ pub async fn list(
             layout: Layout::member(&current.csrf),
             csrf: current.csrf.clone(),
             sessions,
-            flash: auth::take_flash(&session),
+            flash: session.take_flash(),
         },
     ))
 }
@@ -95,7 +95,7 @@ pub async fn list(
 pub async fn revoke(
     form: MemberForm,
     current: CurrentMember,
-    session: Session,
+    session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let handle: SessionHandle = form
@@ -107,7 +107,7 @@ pub async fn revoke(
         .revoke_session(&current.member.id, &handle)
         .await?
     {
-        auth::flash(&session, "That device has been signed out.")?;
+        session.flash("That device has been signed out.")?;
     }
     Ok(see_other("/sessions"))
 }
@@ -117,10 +117,10 @@ pub async fn revoke_others(
     req: HttpRequest,
     _form: MemberForm,
     current: CurrentMember,
-    session: Session,
+    session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let key = auth::current_session_key(&req, &state.key)
+    let key = current_session_key(&req, &state.key)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("signed in without a session cookie")))?;
     let revoked = state
         .store
@@ -131,6 +131,6 @@ pub async fn revoke_others(
         1 => "1 other device has been signed out.".to_owned(),
         n => format!("{n} other devices have been signed out."),
     };
-    auth::flash(&session, &message)?;
+    session.flash(&message)?;
     Ok(see_other("/sessions"))
 }

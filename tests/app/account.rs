@@ -1,8 +1,10 @@
 //! Changing the password.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
-use crate::support::{location, spawn_app};
+use crate::support::{location, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_password_change_signs_out_every_other_session() {
@@ -61,17 +63,51 @@ async fn a_password_change_signs_out_every_other_session() {
     );
 }
 
+/// The member snapshot in the session is re-checked once per touch interval (1 s here).
+const RECHECK: Duration = Duration::from_millis(1100);
+
 #[tokio::test]
-async fn a_session_dies_when_the_password_changes_behind_its_back() {
-    let app = spawn_app().await;
+async fn a_session_dies_when_the_hash_is_replaced_in_sql() {
+    let app = spawn_app_with(&[("SESSION_TOUCH_INTERVAL", "1s")]).await;
     app.register("oscar", "Oscar", "oscars password").await;
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
-    // A change made elsewhere (another instance, an admin tool): only the stamp moves.
-    app.exec("UPDATE member SET password_changed_at = UTC_TIMESTAMP(6) WHERE id = 'oscar'")
-        .await;
+    // A change made behind the app's back: nothing but the hash moves.
+    app.exec(&format!(
+        "UPDATE member SET password_hash = '{}' WHERE id = 'oscar'",
+        member_portal::password::weak_hash_for_tests("someone elses password")
+    ))
+    .await;
+    tokio::time::sleep(RECHECK).await;
     let r = app.get("/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.session_rows().await, 0, "the dead session was deleted");
+}
+
+#[tokio::test]
+async fn a_session_dies_when_its_member_is_deleted_in_sql() {
+    let app = spawn_app_with(&[("SESSION_TOUCH_INTERVAL", "1s")]).await;
+    app.register("otto", "Otto", "ottos password").await;
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    app.exec("DELETE FROM member WHERE id = 'otto'").await;
+    tokio::time::sleep(RECHECK).await;
+    assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.session_rows().await, 0, "the dead session was deleted");
+}
+
+#[tokio::test]
+async fn a_display_name_changed_in_sql_shows_after_one_touch_interval() {
+    let app = spawn_app_with(&[("SESSION_TOUCH_INTERVAL", "1s")]).await;
+    app.register("olive", "Olive", "olives password").await;
+    assert!(app.get("/").await.text().await.unwrap().contains("Olive"));
+    app.exec(
+        "UPDATE author a JOIN member m ON m.author_id = a.id
+         SET a.name = 'Olivia' WHERE m.id = 'olive'",
+    )
+    .await;
+    tokio::time::sleep(RECHECK).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Welcome, Olivia"));
 }
 
 #[tokio::test]

@@ -15,3 +15,4 @@ mod hardening;
 mod outage;
 mod round_trips;
 mod sessions;
+mod signin;

@@ -34,7 +34,7 @@ async fn counts(admin: &mysql_async::Pool, user: &str) -> Counts {
 }
 
 #[tokio::test]
-async fn signed_in_home_costs_two_point_reads_and_login_page_none() {
+async fn signed_in_home_costs_one_point_read_and_login_page_none() {
     let db = TestDatabase::create().await;
     let admin = db.pool();
     let user = db.name().to_owned();
@@ -62,21 +62,20 @@ async fn signed_in_home_costs_two_point_reads_and_login_page_none() {
         assert_eq!(app.get("/").await.status(), StatusCode::OK);
     }
 
+    // The member is in the session: one read (the session row) per page view. The member row
+    // is re-read at most once per touch interval, and a due touch writes once.
     let before = counts(&app.pool, &user).await;
-    for _ in 0..10 {
+    for _ in 0..300 {
         assert_eq!(app.get("/").await.status(), StatusCode::OK);
     }
     let after = counts(&app.pool, &user).await;
-    assert_eq!(
-        after.selects - before.selects,
-        20,
-        "two reads per signed-in GET /"
+    let selects = after.selects - before.selects;
+    assert!(
+        (300..=306).contains(&selects),
+        "300 signed-in GET / cost {selects} SELECTs"
     );
-    assert_eq!(
-        after.updates - before.updates,
-        0,
-        "no write while the touch is not due"
-    );
+    let writes = after.updates - before.updates;
+    assert!(writes <= 2, "300 signed-in GET / cost {writes} writes");
     assert_eq!(after.other - before.other, 0);
 
     let before = counts(&app.pool, &user).await;

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod builder;
 mod cleanup;
 mod error;
 mod id;
+mod record;
 mod sql;
 mod store;
 mod touch;
 
+pub use builder::MySqlSessionStoreBuilder;
 pub use cleanup::CleanupTask;
 pub use error::{BuildError, StoreError};
 pub use id::{InvalidHandle, SessionHandle};
-pub use store::{MySqlSessionStore, MySqlSessionStoreBuilder, SessionRecord};
+pub use record::SessionRecord;
+pub use store::MySqlSessionStore;

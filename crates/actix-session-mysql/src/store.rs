@@ -1,20 +1,20 @@
-//! [`MySqlSessionStore`] and its builder: the `SessionStore` implementation and the per-user
-//! operations an application needs for "your devices" pages.
+//! [`MySqlSessionStore`]: the `SessionStore` implementation and the per-user operations an
+//! application needs for "your devices" pages.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Pool, Row};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use mysql_async::{Conn, Pool, Row};
 
-use crate::error::{BuildError, StoreError};
-use crate::id::{generate_key, SessionHandle, SessionId};
-use crate::sql::{valid_table_name, Queries, USER_ID_MAX};
+use crate::builder::{MySqlSessionStoreBuilder, Source};
+use crate::error::StoreError;
+use crate::id::{SessionHandle, SessionId};
+use crate::record::SessionRecord;
+use crate::sql::{Queries, USER_ID_MAX};
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -49,56 +49,34 @@ pub struct MySqlSessionStore {
     inner: Arc<Inner>,
 }
 
+/// The validated options, as the builder hands them over.
+pub(crate) struct Settings {
+    pub(crate) table: String,
+    pub(crate) touch_interval: Duration,
+    pub(crate) cleanup_interval: Duration,
+    pub(crate) cleanup_batch_size: u32,
+    pub(crate) user_id_key: String,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) key_generator: fn() -> SessionKey,
+}
+
+/// What every clone of the store and every [`MySqlSessionStore::with_pool`] sibling shares.
 struct Inner {
+    settings: Settings,
     queries: Queries,
-    table: String,
-    touch_interval: Duration,
-    cleanup_interval: Duration,
-    cleanup_batch_size: u32,
-    user_id_key: String,
-    operation_timeout: Duration,
     touch: TouchCache,
-    key_generator: fn() -> SessionKey,
 }
 
 impl fmt::Debug for MySqlSessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
         f.debug_struct("MySqlSessionStore")
-            .field("table", &self.inner.table)
-            .field("touch_interval", &self.inner.touch_interval)
-            .field("cleanup_interval", &self.inner.cleanup_interval)
-            .field("cleanup_batch_size", &self.inner.cleanup_batch_size)
-            .field("user_id_key", &self.inner.user_id_key)
-            .field("operation_timeout", &self.inner.operation_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-enum Source {
-    Pool(Pool),
-    Url(String),
-}
-
-/// Configures and builds a [`MySqlSessionStore`]. Every option has a sensible default.
-#[must_use]
-pub struct MySqlSessionStoreBuilder {
-    source: Source,
-    table: String,
-    create_table: bool,
-    touch_interval: Duration,
-    cleanup_interval: Duration,
-    cleanup_batch_size: u32,
-    user_id_key: String,
-    operation_timeout: Duration,
-    key_generator: fn() -> SessionKey,
-}
-
-impl fmt::Debug for MySqlSessionStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may carry a password: it is never printed.
-        f.debug_struct("MySqlSessionStoreBuilder")
-            .field("table", &self.table)
-            .field("create_table", &self.create_table)
+            .field("table", &s.table)
+            .field("touch_interval", &s.touch_interval)
+            .field("cleanup_interval", &s.cleanup_interval)
+            .field("cleanup_batch_size", &s.cleanup_batch_size)
+            .field("user_id_key", &s.user_id_key)
+            .field("operation_timeout", &s.operation_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +93,18 @@ impl MySqlSessionStore {
     /// Start building a store that opens its own pool from a `mysql://` URL.
     pub fn builder_from_url(url: impl Into<String>) -> MySqlSessionStoreBuilder {
         MySqlSessionStoreBuilder::new(Source::Url(url.into()))
+    }
+
+    /// `settings` must have been validated by the builder.
+    pub(crate) fn new(pool: Pool, settings: Settings) -> Self {
+        Self {
+            pool,
+            inner: Arc::new(Inner {
+                queries: Queries::new(&settings.table),
+                settings,
+                touch: TouchCache::default(),
+            }),
+        }
     }
 
     /// The same store (table, options, touch cache) on another pool — typically one created
@@ -134,41 +124,33 @@ impl MySqlSessionStore {
 
     /// The table's name.
     pub fn table_name(&self) -> &str {
-        &self.inner.table
+        &self.inner.settings.table
     }
 
     pub(crate) fn cleanup_interval(&self) -> Duration {
-        self.inner.cleanup_interval
+        self.inner.settings.cleanup_interval
     }
 
     /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`] does
     /// this unless told not to; call it yourself from a migration command if you turned it off.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        const OP: &str = "create_table";
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            conn.query_drop(&self.inner.queries.create_table)
-                .await
-                .map_err(StoreError::db(OP))
-        })
-        .await
+        let sql = &self.inner.queries.create_table;
+        self.run("create_table", async |conn| conn.query_drop(sql).await)
+            .await
     }
 
     /// Delete expired rows in batches of the configured size until none is left; returns how
     /// many were deleted. The [cleanup task](crate::CleanupTask) calls this periodically.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        const OP: &str = "purge_expired";
-        let batch = self.inner.cleanup_batch_size;
+        let batch = self.inner.settings.cleanup_batch_size;
         let mut total = 0;
         loop {
             let deleted = self
-                .bounded(OP, async {
-                    let mut conn = self.conn(OP).await?;
-                    conn.exec_drop(&self.inner.queries.delete_expired, (batch,))
-                        .await
-                        .map_err(StoreError::db(OP))?;
-                    Ok(conn.affected_rows())
-                })
+                .delete_where(
+                    "purge_expired",
+                    &self.inner.queries.delete_expired,
+                    (batch,),
+                )
                 .await?;
             total += deleted;
             if deleted < u64::from(batch) {
@@ -184,16 +166,13 @@ impl MySqlSessionStore {
         &self,
         user_id: &str,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        const OP: &str = "list_user_sessions";
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            let rows: Vec<Row> = conn
-                .exec(&self.inner.queries.list_user, (user_id,))
-                .await
-                .map_err(StoreError::db(OP))?;
-            rows.into_iter().map(SessionRecord::from_row).collect()
-        })
-        .await
+        let sql = &self.inner.queries.list_user;
+        let rows: Vec<Row> = self
+            .run("list_user_sessions", async |conn| {
+                conn.exec(sql, (user_id,)).await
+            })
+            .await?;
+        rows.into_iter().map(SessionRecord::from_row).collect()
     }
 
     /// Revoke one of `user_id`'s sessions. Returns `false` if no such session belongs to
@@ -241,6 +220,7 @@ impl MySqlSessionStore {
         .await
     }
 
+    /// Run a `DELETE`; returns how many rows it deleted.
     async fn delete_where<P>(
         &self,
         op: &'static str,
@@ -250,36 +230,36 @@ impl MySqlSessionStore {
     where
         P: Into<mysql_async::Params> + Send,
     {
-        self.bounded(op, async {
-            let mut conn = self.conn(op).await?;
-            conn.exec_drop(sql, params)
-                .await
-                .map_err(StoreError::db(op))?;
+        self.run(op, async |conn| {
+            conn.exec_drop(sql, params).await?;
             Ok(conn.affected_rows())
         })
         .await
     }
 
-    async fn conn(&self, op: &'static str) -> Result<Conn, StoreError> {
-        self.pool.get_conn().await.map_err(StoreError::db(op))
-    }
-
-    /// Run `fut` under the operation timeout, so a database that does not answer costs a
-    /// bounded wait, not a hung request.
-    async fn bounded<T>(
+    /// Run `statement` on a pooled connection. Waiting for the connection and running the
+    /// statement share one [operation timeout], so a database that does not answer costs a
+    /// bounded wait, not a hung request; every error names `op`.
+    ///
+    /// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
+    async fn run<T>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = Result<T, StoreError>>,
+        statement: impl AsyncFnOnce(&mut Conn) -> Result<T, mysql_async::Error>,
     ) -> Result<T, StoreError> {
-        let after = self.inner.operation_timeout;
-        tokio::time::timeout(after, fut)
+        let after = self.inner.settings.operation_timeout;
+        let work = async {
+            let mut conn = self.pool.get_conn().await.map_err(StoreError::db(op))?;
+            statement(&mut conn).await.map_err(StoreError::db(op))
+        };
+        tokio::time::timeout(after, work)
             .await
             .unwrap_or(Err(StoreError::Timeout { op, after }))
     }
 
     /// The user id lifted out of the state into the indexed `user_id` column.
     fn user_id_of(&self, state: &HashMap<String, String>) -> Result<Option<String>, StoreError> {
-        let Some(raw) = state.get(&self.inner.user_id_key) else {
+        let Some(raw) = state.get(&self.inner.settings.user_id_key) else {
             return Ok(None);
         };
         // actix-session keeps each value JSON-encoded; the column holds the plain id.
@@ -293,12 +273,10 @@ impl MySqlSessionStore {
     async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
         const OP: &str = "load";
         let id = SessionId::of(key);
+        let sql = &self.inner.queries.load;
         let row: Option<Row> = self
-            .bounded(OP, async {
-                let mut conn = self.conn(OP).await?;
-                conn.exec_first(&self.inner.queries.load, (&id.as_bytes()[..],))
-                    .await
-                    .map_err(StoreError::db(OP))
+            .run(OP, async |conn| {
+                conn.exec_first(sql, (&id.as_bytes()[..],)).await
             })
             .await?;
         let Some(mut row) = row else {
@@ -307,7 +285,9 @@ impl MySqlSessionStore {
         let data: Vec<u8> = take(&mut row, 0, OP, "data")?;
         let age_us: i64 = take(&mut row, 1, OP, "last_seen_at")?;
         let age = Duration::from_micros(age_us.max(0).unsigned_abs());
-        self.inner.touch.loaded(id, age, self.inner.touch_interval);
+        self.inner
+            .touch
+            .loaded(id, age, self.inner.settings.touch_interval);
         // Invalid UTF-8 is corrupt state, like invalid JSON.
         Ok(Some(String::from_utf8(data).unwrap_or_default()))
     }
@@ -317,21 +297,16 @@ impl MySqlSessionStore {
         state: &HashMap<String, String>,
         ttl: i64,
     ) -> Result<SessionKey, StoreError> {
-        const OP: &str = "save";
         let user_id = self.user_id_of(state)?;
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let sql = &self.inner.queries.insert;
         for attempt in 1..=SAVE_ATTEMPTS {
-            let key = (self.inner.key_generator)();
+            let key = (self.inner.settings.key_generator)();
             let id = SessionId::of(&key);
             let inserted = self
-                .bounded(OP, async {
-                    let mut conn = self.conn(OP).await?;
-                    conn.exec_drop(
-                        &self.inner.queries.insert,
-                        (&id.as_bytes()[..], &user_id, &data, ttl),
-                    )
-                    .await
-                    .map_err(StoreError::db(OP))
+                .run("save", async |conn| {
+                    conn.exec_drop(sql, (&id.as_bytes()[..], &user_id, &data, ttl))
+                        .await
                 })
                 .await;
             match inserted {
@@ -356,19 +331,14 @@ impl MySqlSessionStore {
         state: &HashMap<String, String>,
         ttl: i64,
     ) -> Result<(), StoreError> {
-        const OP: &str = "update";
         let id = SessionId::of(key);
         let user_id = self.user_id_of(state)?;
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let sql = &self.inner.queries.update;
         let (matched, counts_matched) = self
-            .bounded(OP, async {
-                let mut conn = self.conn(OP).await?;
-                conn.exec_drop(
-                    &self.inner.queries.update,
-                    (&user_id, &data, ttl, &id.as_bytes()[..]),
-                )
-                .await
-                .map_err(StoreError::db(OP))?;
+            .run("update", async |conn| {
+                conn.exec_drop(sql, (&user_id, &data, ttl, &id.as_bytes()[..]))
+                    .await?;
                 Ok((conn.affected_rows(), conn.opts().client_found_rows()))
             })
             .await?;
@@ -383,21 +353,16 @@ impl MySqlSessionStore {
     }
 
     async fn touch(&self, key: &SessionKey, ttl: i64) -> Result<(), StoreError> {
-        const OP: &str = "update_ttl";
         let id = SessionId::of(key);
-        let interval = touch_interval_for(self.inner.touch_interval, ttl);
+        let interval = touch_interval_for(self.inner.settings.touch_interval, ttl);
         if self.inner.touch.is_fresh(&id, interval) {
             return Ok(());
         }
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
-        self.bounded(OP, async {
-            let mut conn = self.conn(OP).await?;
-            conn.exec_drop(
-                &self.inner.queries.touch,
-                (ttl, &id.as_bytes()[..], interval_us),
-            )
-            .await
-            .map_err(StoreError::db(OP))
+        let sql = &self.inner.queries.touch;
+        self.run("update_ttl", async |conn| {
+            conn.exec_drop(sql, (ttl, &id.as_bytes()[..], interval_us))
+                .await
         })
         .await?;
         self.inner.touch.touched(id);
@@ -416,7 +381,7 @@ impl MySqlSessionStore {
 /// MySQL's and MariaDB's "Duplicate entry for key" error.
 const ER_DUP_ENTRY: u16 = 1062;
 
-fn take<T: mysql_async::prelude::FromValue>(
+pub(crate) fn take<T: mysql_async::prelude::FromValue>(
     row: &mut Row,
     index: usize,
     op: &'static str,
@@ -507,169 +472,6 @@ impl SessionStore for MySqlSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         Ok(self.delete_row(session_key).await?)
-    }
-}
-
-/// One live session of a user, as listed by [`MySqlSessionStore::list_user_sessions`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SessionRecord {
-    /// Names this session for [`MySqlSessionStore::revoke_session`].
-    pub handle: SessionHandle,
-    /// When the session was saved (sign-in, for identity sessions).
-    pub created_at: OffsetDateTime,
-    /// When the session was last written or touched (within one touch interval).
-    pub last_seen_at: OffsetDateTime,
-    /// When the session expires unless it is used again.
-    pub expires_at: OffsetDateTime,
-    /// The session state, values JSON-encoded as actix-session stores them; `None` if the
-    /// stored state is corrupt.
-    pub state: Option<HashMap<String, String>>,
-}
-
-impl SessionRecord {
-    fn from_row(mut row: Row) -> Result<Self, StoreError> {
-        const OP: &str = "list_user_sessions";
-        let id: Vec<u8> = take(&mut row, 0, OP, "id")?;
-        let data: Vec<u8> = take(&mut row, 1, OP, "data")?;
-        let utc = |t: PrimitiveDateTime| t.assume_utc();
-        Ok(Self {
-            handle: SessionHandle(SessionId::from_slice(&id).ok_or(StoreError::Decode {
-                op: OP,
-                column: "id",
-            })?),
-            created_at: utc(take(&mut row, 2, OP, "created_at")?),
-            last_seen_at: utc(take(&mut row, 3, OP, "last_seen_at")?),
-            expires_at: utc(take(&mut row, 4, OP, "expires_at")?),
-            state: serde_json::from_slice(&data).ok(),
-        })
-    }
-
-    /// A value of the state, decoded from JSON; `None` if absent or of another type.
-    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let raw = self.state.as_ref()?.get(key)?;
-        serde_json::from_str(raw).ok()
-    }
-}
-
-impl MySqlSessionStoreBuilder {
-    fn new(source: Source) -> Self {
-        Self {
-            source,
-            table: "sessions".to_owned(),
-            create_table: true,
-            touch_interval: Duration::from_secs(60),
-            cleanup_interval: Duration::from_secs(15 * 60),
-            cleanup_batch_size: 1_000,
-            user_id_key: "actix_identity.user_id".to_owned(),
-            operation_timeout: Duration::from_secs(3),
-            key_generator: generate_key,
-        }
-    }
-
-    /// The table's name (default `sessions`): 1–64 ASCII letters, digits or underscores, not
-    /// starting with a digit. Anything else is refused by [`build`](Self::build).
-    pub fn table_name(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
-        self
-    }
-
-    /// Create the table on [`build`](Self::build) if it is missing (default `true`).
-    pub fn create_table_if_missing(mut self, create: bool) -> Self {
-        self.create_table = create;
-        self
-    }
-
-    /// Write a session's new expiry at most this often (default 60 s). Sliding expiry then
-    /// costs one write per session per interval, not one per request; the idle timeout is
-    /// honoured to within this interval. For a session whose TTL is less than twice the
-    /// interval, half the TTL is used instead, so a session in use never expires.
-    pub fn touch_interval(mut self, interval: Duration) -> Self {
-        self.touch_interval = interval;
-        self
-    }
-
-    /// How often the [cleanup task](crate::CleanupTask) deletes expired rows (default 15 min).
-    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
-        self.cleanup_interval = interval;
-        self
-    }
-
-    /// How many expired rows one cleanup statement deletes (default 1000).
-    pub fn cleanup_batch_size(mut self, size: u32) -> Self {
-        self.cleanup_batch_size = size;
-        self
-    }
-
-    /// The state key whose value is the user id (default `actix_identity.user_id`, where
-    /// actix-identity keeps it).
-    pub fn user_id_key(mut self, key: impl Into<String>) -> Self {
-        self.user_id_key = key.into();
-        self
-    }
-
-    /// The longest any one operation may take, waiting for a pooled connection included
-    /// (default 3 s). Past it the operation fails with [`StoreError::Timeout`].
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// Replace the key generator. Only for tests that need to force a key collision.
-    #[doc(hidden)]
-    pub fn key_generator_for_tests(mut self, generator: fn() -> SessionKey) -> Self {
-        self.key_generator = generator;
-        self
-    }
-
-    /// Validate the options, open the pool (for a URL) and, unless turned off, create the
-    /// table if it is missing.
-    pub async fn build(self) -> Result<MySqlSessionStore, BuildError> {
-        if !valid_table_name(&self.table) {
-            return Err(BuildError::InvalidTableName(self.table));
-        }
-        if self.touch_interval.is_zero() {
-            // Zero would mean a write per request, which is what the store exists to avoid.
-            return Err(BuildError::Zero("touch_interval"));
-        }
-        if self.cleanup_interval.is_zero() {
-            return Err(BuildError::Zero("cleanup_interval"));
-        }
-        if self.cleanup_batch_size == 0 {
-            return Err(BuildError::Zero("cleanup_batch_size"));
-        }
-        if self.operation_timeout.is_zero() {
-            return Err(BuildError::Zero("operation_timeout"));
-        }
-        let pool = match self.source {
-            Source::Pool(pool) => pool,
-            Source::Url(url) => {
-                let opts = mysql_async::Opts::from_url(&url).map_err(BuildError::InvalidUrl)?;
-                // Matched-rows counts whatever the URL says (see `update_row`).
-                Pool::new(OptsBuilder::from_opts(opts).client_found_rows(true))
-            }
-        };
-        let store = MySqlSessionStore {
-            pool,
-            inner: Arc::new(Inner {
-                queries: Queries::new(&self.table),
-                table: self.table,
-                touch_interval: self.touch_interval,
-                cleanup_interval: self.cleanup_interval,
-                cleanup_batch_size: self.cleanup_batch_size,
-                user_id_key: self.user_id_key,
-                operation_timeout: self.operation_timeout,
-                touch: TouchCache::default(),
-                key_generator: self.key_generator,
-            }),
-        };
-        if self.create_table {
-            store
-                .create_table()
-                .await
-                .map_err(BuildError::CreateTable)?;
-        }
-        Ok(store)
     }
 }
 

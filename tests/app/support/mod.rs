@@ -7,7 +7,7 @@ mod portal;
 
 pub use chromium::Chromium;
 pub use mariadb::ThrowawayMariaDb;
-pub use portal::{csrf_in, location, spawn_app, TestApp, Visitor};
+pub use portal::{csrf_in, location, spawn_app, spawn_app_with, TestApp, Visitor};
 
 /// A port nobody listens on right now: bind port 0, keep the number, release it.
 pub fn spare_port() -> u16 {

@@ -22,9 +22,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The app on a fresh database of its own, on a random port.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// The app on a fresh database, with settings of the test's own (`("SESSION_TOUCH_INTERVAL",
+/// "1s")`) on top of the test defaults.
+pub async fn spawn_app_with(env: &[(&str, &str)]) -> TestApp {
     let db = TestDatabase::create().await;
     let url = db.url();
-    TestApp::spawn_as(db, &url).await
+    let pool = db.pool();
+    TestApp::start(&url, env, pool, Some(db)).await
 }
 
 /// A running app and its first visitor: `app.get(..)`, `app.sign_in(..)` and the other
@@ -45,18 +52,25 @@ impl TestApp {
     /// `pool` reaches `db` as the administrator.
     pub async fn spawn_as(db: TestDatabase, database_url: &str) -> Self {
         let pool = db.pool();
-        Self::start(database_url, pool, Some(db)).await
+        Self::start(database_url, &[], pool, Some(db)).await
     }
 
     /// The app on a database server the test runs itself (the database is created at start).
     pub async fn spawn_on(database_url: &str) -> Self {
         let opts = Opts::from_url(database_url).unwrap();
-        Self::start(database_url, Pool::new(opts), None).await
+        Self::start(database_url, &[], Pool::new(opts), None).await
     }
 
-    async fn start(database_url: &str, pool: Pool, db: Option<TestDatabase>) -> Self {
+    async fn start(
+        database_url: &str,
+        env: &[(&str, &str)],
+        pool: Pool,
+        db: Option<TestDatabase>,
+    ) -> Self {
         init_tracing();
-        let app = Application::build(settings(database_url)).await.unwrap();
+        let app = Application::build(settings(database_url, env))
+            .await
+            .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         Self {
@@ -110,13 +124,17 @@ impl TestApp {
         self.scalar("SELECT COUNT(*) FROM sessions").await
     }
 
-    /// Session rows of `member`, live or expired.
+    /// Session rows of `member`, live or expired, whose `user_id` is the member id byte for
+    /// byte (not merely equal under the column's collation).
     pub async fn session_count(&self, member: &str) -> u64 {
         let mut conn = self.pool.get_conn().await.unwrap();
-        conn.exec_first("SELECT COUNT(*) FROM sessions WHERE user_id = ?", (member,))
-            .await
-            .unwrap()
-            .unwrap()
+        conn.exec_first(
+            "SELECT COUNT(*) FROM sessions WHERE HEX(user_id) = HEX(?)",
+            (member,),
+        )
+        .await
+        .unwrap()
+        .unwrap()
     }
 
     /// The handles `/sessions` shows for `member`'s sessions, oldest first.
@@ -279,18 +297,20 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
 }
 
-/// Settings for an app on `database_url`, on a random port, with a session key of its own.
-fn settings(database_url: &str) -> Settings {
+/// Settings for an app on `database_url`, on a random port, with a session key of its own;
+/// `env` comes on top.
+fn settings(database_url: &str, env: &[(&str, &str)]) -> Settings {
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 64]>());
-    let vars = [
-        ("DATABASE_URL", database_url.to_owned()),
-        ("BIND", "127.0.0.1:0".to_owned()),
-        ("SESSION_KEY", key),
+    let defaults = [
+        ("DATABASE_URL", database_url),
+        ("BIND", "127.0.0.1:0"),
+        ("SESSION_KEY", key.as_str()),
     ];
     Settings::from_lookup(|name| {
-        vars.iter()
+        env.iter()
+            .chain(&defaults)
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| (*v).to_owned())
     })
     .unwrap()
 }

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: row snapshots and SQL on the test database.
 
-#![allow(dead_code, clippy::unwrap_used)] // not every test file uses every helper
+#![allow(clippy::unwrap_used)]
 
 use actix_session::storage::SessionKey;
 use mysql_async::prelude::Queryable;

@@ -1,0 +1,151 @@
+//! [`MySqlSessionStoreBuilder`]: the store's options, their defaults and their validation.
+
+use std::fmt;
+use std::time::Duration;
+
+use actix_session::storage::SessionKey;
+use mysql_async::{OptsBuilder, Pool};
+
+use crate::error::BuildError;
+use crate::id::generate_key;
+use crate::sql::valid_table_name;
+use crate::store::{MySqlSessionStore, Settings};
+
+/// Where the store's pool comes from.
+pub(crate) enum Source {
+    Pool(Pool),
+    Url(String),
+}
+
+/// Configures and builds a [`MySqlSessionStore`]. Every option has a sensible default.
+///
+/// Start with [`MySqlSessionStore::builder`] or [`MySqlSessionStore::builder_from_url`].
+#[must_use]
+pub struct MySqlSessionStoreBuilder {
+    source: Source,
+    create_table: bool,
+    settings: Settings,
+}
+
+impl fmt::Debug for MySqlSessionStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password: it is never printed.
+        f.debug_struct("MySqlSessionStoreBuilder")
+            .field("table", &self.settings.table)
+            .field("create_table", &self.create_table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MySqlSessionStoreBuilder {
+    pub(crate) fn new(source: Source) -> Self {
+        Self {
+            source,
+            create_table: true,
+            settings: Settings {
+                table: "sessions".to_owned(),
+                touch_interval: Duration::from_secs(60),
+                cleanup_interval: Duration::from_secs(15 * 60),
+                cleanup_batch_size: 1_000,
+                user_id_key: "actix_identity.user_id".to_owned(),
+                operation_timeout: Duration::from_secs(3),
+                key_generator: generate_key,
+            },
+        }
+    }
+
+    /// The table's name (default `sessions`): 1–64 ASCII letters, digits or underscores, not
+    /// starting with a digit. Anything else is refused by [`build`](Self::build).
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.table = name.into();
+        self
+    }
+
+    /// Create the table on [`build`](Self::build) if it is missing (default `true`).
+    pub fn create_table_if_missing(mut self, create: bool) -> Self {
+        self.create_table = create;
+        self
+    }
+
+    /// Write a session's new expiry at most this often (default 60 s). Sliding expiry then
+    /// costs one write per session per interval, not one per request; the idle timeout is
+    /// honoured to within this interval. For a session whose TTL is less than twice the
+    /// interval, half the TTL is used instead, so a session in use never expires.
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.settings.touch_interval = interval;
+        self
+    }
+
+    /// How often the [cleanup task](crate::CleanupTask) deletes expired rows (default 15 min).
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.settings.cleanup_interval = interval;
+        self
+    }
+
+    /// How many expired rows one cleanup statement deletes (default 1000).
+    pub fn cleanup_batch_size(mut self, size: u32) -> Self {
+        self.settings.cleanup_batch_size = size;
+        self
+    }
+
+    /// The state key whose value is the user id (default `actix_identity.user_id`, where
+    /// actix-identity keeps it).
+    pub fn user_id_key(mut self, key: impl Into<String>) -> Self {
+        self.settings.user_id_key = key.into();
+        self
+    }
+
+    /// The longest any one operation may take, waiting for a pooled connection included
+    /// (default 3 s). Past it the operation fails with [`StoreError::Timeout`].
+    ///
+    /// [`StoreError::Timeout`]: crate::StoreError::Timeout
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.operation_timeout = timeout;
+        self
+    }
+
+    /// Replace the key generator. Only for tests that need to force a key collision.
+    #[doc(hidden)]
+    pub fn key_generator_for_tests(mut self, generator: fn() -> SessionKey) -> Self {
+        self.settings.key_generator = generator;
+        self
+    }
+
+    /// Validate the options, open the pool (for a URL) and, unless turned off, create the
+    /// table if it is missing.
+    pub async fn build(self) -> Result<MySqlSessionStore, BuildError> {
+        let settings = self.settings;
+        if !valid_table_name(&settings.table) {
+            return Err(BuildError::InvalidTableName(settings.table));
+        }
+        if settings.touch_interval.is_zero() {
+            // Zero would mean a write per request, which is what the store exists to avoid.
+            return Err(BuildError::Zero("touch_interval"));
+        }
+        if settings.cleanup_interval.is_zero() {
+            return Err(BuildError::Zero("cleanup_interval"));
+        }
+        if settings.cleanup_batch_size == 0 {
+            return Err(BuildError::Zero("cleanup_batch_size"));
+        }
+        if settings.operation_timeout.is_zero() {
+            return Err(BuildError::Zero("operation_timeout"));
+        }
+        let pool = match self.source {
+            Source::Pool(pool) => pool,
+            Source::Url(url) => {
+                let opts = mysql_async::Opts::from_url(&url).map_err(BuildError::InvalidUrl)?;
+                // Matched-rows counts whatever the URL says (see `MySqlSessionStore::update`).
+                Pool::new(OptsBuilder::from_opts(opts).client_found_rows(true))
+            }
+        };
+        let store = MySqlSessionStore::new(pool, settings);
+        if self.create_table {
+            store
+                .create_table()
+                .await
+                .map_err(BuildError::CreateTable)?;
+        }
+        Ok(store)
+    }
+}

@@ -1,0 +1,182 @@
+//! Per-user operations: listing, revoking, the plain `user_id` column.
+
+use std::collections::HashSet;
+
+use actix_session::storage::{SaveError, SessionKey, SessionStore, UpdateError};
+use actix_session_mysql::{MySqlSessionStore, SessionHandle, StoreError};
+use test_database::TestDatabase;
+
+use crate::common::{count, row_of, rows, set_row};
+use crate::{dup, state, store, user_state, TABLE, TTL, USER_KEY};
+
+#[tokio::test]
+async fn per_user_list_and_revoke() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let alice: Vec<SessionKey> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(store.save(user_state("alice"), &TTL).await.unwrap());
+        }
+        v
+    };
+    let bob = store.save(user_state("bob"), &TTL).await.unwrap();
+    let anon = store.save(state(&[("counter", "1")]), &TTL).await.unwrap();
+
+    let listed = store.list_user_sessions("alice").await.unwrap();
+    let handles: HashSet<String> = listed.iter().map(|r| r.handle.to_string()).collect();
+    let expected: HashSet<String> = alice
+        .iter()
+        .map(|k| SessionHandle::of(k).to_string())
+        .collect();
+    assert_eq!(handles, expected);
+    for record in &listed {
+        assert_eq!(record.get::<String>(USER_KEY).as_deref(), Some("alice"));
+        assert_eq!(record.get::<i64>("counter"), Some(1));
+        assert!(record.created_at <= record.last_seen_at);
+        assert!(record.last_seen_at < record.expires_at);
+        // Handles survive a round trip through a form field.
+        let parsed: SessionHandle = record.handle.to_string().parse().unwrap();
+        assert_eq!(parsed, record.handle);
+    }
+    assert_eq!(store.list_user_sessions("bob").await.unwrap().len(), 1);
+    assert!(store.list_user_sessions("nobody").await.unwrap().is_empty());
+
+    // Most recently seen first.
+    set_row(
+        store.pool(),
+        TABLE,
+        &alice[1],
+        "last_seen_at = UTC_TIMESTAMP(6) + INTERVAL 1 SECOND",
+    )
+    .await;
+    let listed = store.list_user_sessions("alice").await.unwrap();
+    assert_eq!(listed[0].handle, SessionHandle::of(&alice[1]));
+
+    // Another user's handle has no effect.
+    let before = rows(store.pool(), TABLE).await;
+    assert!(!store
+        .revoke_session("bob", &SessionHandle::of(&alice[0]))
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_session("alice", &SessionHandle::of(&bob))
+        .await
+        .unwrap());
+    assert_eq!(rows(store.pool(), TABLE).await, before);
+
+    // One's own handle revokes that session only.
+    assert!(store
+        .revoke_session("alice", &SessionHandle::of(&alice[0]))
+        .await
+        .unwrap());
+    assert_eq!(store.load(&alice[0]).await.unwrap(), None);
+    assert!(store.load(&alice[1]).await.unwrap().is_some());
+    assert!(!store
+        .revoke_session("alice", &SessionHandle::of(&alice[0]))
+        .await
+        .unwrap());
+
+    // Sign out every other device.
+    assert_eq!(
+        store
+            .revoke_other_sessions("alice", &alice[1])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.load(&alice[1]).await.unwrap().is_some());
+    assert_eq!(store.load(&alice[2]).await.unwrap(), None);
+    assert!(store.load(&bob).await.unwrap().is_some());
+
+    // Everything of one user, nobody else's.
+    assert_eq!(store.revoke_user_sessions("bob").await.unwrap(), 1);
+    assert_eq!(store.load(&bob).await.unwrap(), None);
+    assert!(store.load(&alice[1]).await.unwrap().is_some());
+    assert!(store.load(&anon).await.unwrap().is_some());
+    assert_eq!(store.revoke_user_sessions("alice").await.unwrap(), 1);
+    assert_eq!(
+        count(store.pool(), TABLE).await,
+        1,
+        "only the anonymous row is left"
+    );
+}
+
+#[tokio::test]
+async fn expired_sessions_are_not_listed() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let live = store.save(user_state("alice"), &TTL).await.unwrap();
+    let dead = store.save(user_state("alice"), &TTL).await.unwrap();
+    set_row(
+        store.pool(),
+        TABLE,
+        &dead,
+        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+    let listed = store.list_user_sessions("alice").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].handle, SessionHandle::of(&live));
+}
+
+#[tokio::test]
+async fn user_id_column_holds_the_plain_id() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let pool = store.pool().clone();
+    let user_column = |key: SessionKey| {
+        let pool = pool.clone();
+        async move { row_of(&pool, TABLE, &key).await.unwrap().1 }
+    };
+
+    let key = store.save(user_state("alice"), &TTL).await.unwrap();
+    assert_eq!(user_column(dup(&key)).await.as_deref(), Some("alice"));
+    store
+        .update(dup(&key), user_state("bob"), &TTL)
+        .await
+        .unwrap();
+    assert_eq!(user_column(dup(&key)).await.as_deref(), Some("bob"));
+    store
+        .update(dup(&key), state(&[("counter", "1")]), &TTL)
+        .await
+        .unwrap();
+    assert_eq!(user_column(dup(&key)).await, None, "signed out: NULL");
+
+    let numeric = store.save(state(&[(USER_KEY, "42")]), &TTL).await.unwrap();
+    assert_eq!(user_column(numeric).await.as_deref(), Some("42"));
+    let escaped = store
+        .save(state(&[(USER_KEY, r#""a\"b""#)]), &TTL)
+        .await
+        .unwrap();
+    assert_eq!(user_column(escaped).await.as_deref(), Some("a\"b"));
+
+    // Another state key.
+    let custom = MySqlSessionStore::builder(db.pool())
+        .user_id_key("uid")
+        .build()
+        .await
+        .unwrap();
+    let key = custom
+        .save(state(&[("uid", "\"carol\"")]), &TTL)
+        .await
+        .unwrap();
+    assert_eq!(user_column(dup(&key)).await.as_deref(), Some("carol"));
+    assert_eq!(custom.list_user_sessions("carol").await.unwrap().len(), 1);
+
+    // Too long for the column: refused, nothing written.
+    let before = count(&pool, TABLE).await;
+    let long = "x".repeat(256);
+    match store.save(user_state(&long), &TTL).await {
+        Err(SaveError::Other(e)) => assert!(matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::UserIdTooLong { max: 255 })
+        )),
+        other => panic!("expected UserIdTooLong, got {other:?}"),
+    }
+    match store.update(dup(&key), user_state(&long), &TTL).await {
+        Err(UpdateError::Other(_)) => {}
+        other => panic!("expected an update error, got {other:?}"),
+    }
+    assert_eq!(count(&pool, TABLE).await, before);
+}

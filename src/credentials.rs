@@ -1,0 +1,61 @@
+//! The one throttled password check, used by sign-in and by the change-password form.
+//!
+//! Order matters: the attempt is counted (and possibly refused) by [`throttle::attempt`]
+//! before any hashing, the credentials are read, the password is verified (against a dummy
+//! hash for a name nobody has, so unknown accounts cost the same time), and a success clears
+//! the throttle and upgrades an outdated hash.
+
+use std::time::Duration;
+
+use crate::errors::AppError;
+use crate::members::{self, Member};
+use crate::password::Verdict;
+use crate::state::AppState;
+use crate::throttle::{self, Attempt};
+
+/// What a password check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// The password is right; this is the member (with the stamp of the hash now stored).
+    Accepted(Member),
+    /// Wrong password, or no such member (the caller cannot tell, and must not say).
+    Rejected,
+    /// Too many recent attempts on this account: not verified. Try again after this long.
+    Throttled(Duration),
+}
+
+/// Check `password` for `account`, a canonical username (see [`crate::domain::Username`]), or
+/// `None` for a name that cannot exist: that is verified against the dummy hash and rejected,
+/// so it costs what a real account costs and never reaches one.
+pub async fn check_password(
+    state: &AppState,
+    account: Option<&str>,
+    password: &str,
+) -> Result<PasswordCheck, AppError> {
+    let Some(account) = account else {
+        state.hasher.verify(password.to_owned(), None).await?;
+        return Ok(PasswordCheck::Rejected);
+    };
+    if let Attempt::Locked(wait) = throttle::attempt(&state.pool, account).await? {
+        return Ok(PasswordCheck::Throttled(wait));
+    }
+    let credentials = members::credentials(&state.pool, account).await?;
+    let (stored, member) = match credentials {
+        Some(c) => (Some(c.password_hash), Some(c.member)),
+        None => (None, None),
+    };
+    let verdict = state.hasher.verify(password.to_owned(), stored).await?;
+    let member = match (verdict, member) {
+        (Verdict::Rejected, _) | (_, None) => return Ok(PasswordCheck::Rejected),
+        (Verdict::AcceptedRehashed(hash), Some(member)) => {
+            members::upgrade_hash(&state.pool, account, &hash).await?;
+            Member {
+                password_stamp: members::password_stamp(&hash),
+                ..member
+            }
+        }
+        (Verdict::Accepted, Some(member)) => member,
+    };
+    throttle::clear(&state.pool, account).await?;
+    Ok(PasswordCheck::Accepted(member))
+}

@@ -1,0 +1,81 @@
+//! App-wide middleware: security headers on every response, and HTML error pages for errors
+//! that would otherwise leave the app as bare status codes. (The signed-in guard lives with
+//! the rest of authentication, in [`crate::auth`].)
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{DefaultHeaders, Next};
+
+use crate::errors::error_page;
+
+/// Headers on every response: no inline anything, no framing, no caching of pages that carry
+/// session content (only the stylesheet sets its own caching, which these do not override).
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cache-control", "no-store"),
+];
+
+/// Adds [`SECURITY_HEADERS`] to every response that does not set them itself.
+pub fn security_headers() -> DefaultHeaders {
+    SECURITY_HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, &pair| headers.add(pair))
+}
+
+/// Turns every error into an HTML page: errors raised by middleware (actix-session answers a
+/// store failure with an empty 500) become a 503 page with `Retry-After`, and bare error
+/// responses from actix itself (404, 405, extractor errors) get the page for their status.
+pub async fn error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(response) => {
+            let status = response.status();
+            let is_html = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            if !(status.is_client_error() || status.is_server_error()) || is_html {
+                return Ok(response.map_into_boxed_body());
+            }
+            let (http, original) = response.into_parts();
+            let mut page = error_page(status);
+            for (name, value) in original.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    page.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            Ok(ServiceResponse::new(http, page))
+        }
+        Err(error) => {
+            // The request is gone with the error, so the page travels inside the error; the
+            // outer header middleware does not see it, hence the headers here.
+            tracing::warn!(error = %error, cause = ?error, "middleware failed");
+            let status = error.as_response_error().status_code();
+            let status = if status.is_server_error() {
+                // The only middleware that fails with a 5xx is the session store's.
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                status
+            };
+            let mut page = error_page(status);
+            for (name, value) in SECURITY_HEADERS {
+                page.headers_mut().insert(
+                    header::HeaderName::from_static(name),
+                    header::HeaderValue::from_static(value),
+                );
+            }
+            Err(actix_web::error::InternalError::from_response(error.to_string(), page).into())
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! [`TypedSession`]: every key the app keeps in a session, behind one type.
+//!
+//! A signed-in session holds, besides actix-identity's user id and login time:
+//! - `csrf`: the session-bound CSRF token (see [`crate::csrf`]), new with every session id;
+//! - `member`: a snapshot of what pages show of the member (display name, profile), the
+//!   member's password stamp, and when the snapshot was last checked against the member row.
+//!   A signed-in page view then costs one database round trip (the session row); the member
+//!   row is re-read at most once per touch interval, which also ends a session whose password
+//!   changed or whose member is gone (see [`crate::auth`]);
+//! - `ua`, `ip`: the device it was opened from, for the devices page;
+//! - `flash`: a one-time message for the next page.
+//!
+//! No other module names a session key: a new field is added here, with its accessor.
+
+use std::future::{ready, Ready};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_identity::Identity;
+use actix_session::storage::SessionKey;
+use actix_session::{Session, SessionExt};
+use actix_session_mysql::SessionRecord;
+use actix_web::cookie::{CookieJar, Key};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::csrf;
+use crate::errors::AppError;
+use crate::members::Member;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "sid";
+
+const CSRF: &str = "csrf";
+const MEMBER: &str = "member";
+const USER_AGENT: &str = "ua";
+const IP: &str = "ip";
+const FLASH: &str = "flash";
+
+/// The longest user agent kept: the header is the client's to make as long as it likes.
+const USER_AGENT_MAX: usize = 512;
+
+/// This request's session, read and written through typed accessors.
+#[derive(Clone)]
+pub struct TypedSession(Session);
+
+impl std::fmt::Debug for TypedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The state holds the CSRF token: never printed.
+        f.write_str("TypedSession")
+    }
+}
+
+impl FromRequest for TypedSession {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}
+
+impl TypedSession {
+    /// The session of `req` (as loaded by the session middleware).
+    pub fn of(req: &HttpRequest) -> Self {
+        Self(req.get_session())
+    }
+
+    /// The session-bound CSRF token; `None` for an anonymous visitor.
+    pub fn csrf_token(&self) -> Option<String> {
+        self.0.get(CSRF).ok().flatten()
+    }
+
+    /// The member snapshot, if this session has one for `user_id`.
+    pub fn member(&self, user_id: &str, now: SystemTime) -> Option<MemberSnapshot> {
+        let stored: StoredMember = self.0.get(MEMBER).ok().flatten()?;
+        let checked = UNIX_EPOCH + Duration::from_secs(stored.checked);
+        Some(MemberSnapshot {
+            age: now.duration_since(checked).unwrap_or_default(),
+            member: Member {
+                id: user_id.to_owned(),
+                name: stored.name,
+                profile: stored.profile,
+                password_stamp: stored.stamp,
+            },
+        })
+    }
+
+    /// Store `member` as this session's snapshot, checked `now`.
+    pub fn remember_member(&self, member: &Member, now: SystemTime) -> Result<(), AppError> {
+        let checked = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        self.0.insert(
+            MEMBER,
+            StoredMember {
+                name: member.name.clone(),
+                profile: member.profile.clone(),
+                stamp: member.password_stamp,
+                checked,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Start a fresh signed-in session for `member`: nothing of a previous session survives,
+    /// the session gets a new id (fixation-proof) and a new CSRF token.
+    pub fn sign_in(&self, req: &HttpRequest, member: &Member) -> Result<(), AppError> {
+        self.0.clear();
+        Identity::login(&req.extensions(), member.id.clone())
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("identity login failed: {e}")))?;
+        self.0.insert(CSRF, csrf::random_token())?;
+        self.remember_member(member, SystemTime::now())?;
+        let ua = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        self.0.insert(
+            USER_AGENT,
+            ua.chars().take(USER_AGENT_MAX).collect::<String>(),
+        )?;
+        let ip = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        self.0.insert(IP, ip)?;
+        Ok(())
+    }
+
+    /// After a password change: a new session id, a new CSRF token, the new stamp.
+    pub fn renew_after_password_change(&self, member: &Member) -> Result<(), AppError> {
+        self.0.renew();
+        self.0.insert(CSRF, csrf::random_token())?;
+        self.remember_member(member, SystemTime::now())
+    }
+
+    /// Leave a one-time message for the next page.
+    pub fn flash(&self, message: &str) -> Result<(), AppError> {
+        Ok(self.0.insert(FLASH, message)?)
+    }
+
+    /// Take the one-time message, if any (a read-only page stays write-free without one).
+    pub fn take_flash(&self) -> Option<String> {
+        // `remove` marks the session changed even for an absent key: look first.
+        if !self.0.contains_key(FLASH) {
+            return None;
+        }
+        self.0.remove_as::<String>(FLASH).and_then(Result::ok)
+    }
+}
+
+/// The member as a session remembers it.
+#[derive(Debug, Clone)]
+pub struct MemberSnapshot {
+    /// The member (its id is the identity's user id).
+    pub member: Member,
+    /// How long ago the snapshot was checked against the member row.
+    pub age: Duration,
+}
+
+/// The snapshot's stored form: short names, since it is in every session row.
+#[derive(Serialize, Deserialize)]
+struct StoredMember {
+    name: String,
+    profile: Option<String>,
+    stamp: i64,
+    /// Seconds since the Unix epoch.
+    checked: u64,
+}
+
+/// Where a stored session was opened: the user agent and IP remembered at sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    /// The raw `User-Agent` (at most [`USER_AGENT_MAX`] characters).
+    pub user_agent: String,
+    /// The client's IP address, as text.
+    pub ip: String,
+}
+
+impl Device {
+    /// The device of a stored session (empty fields when the state lacks them).
+    pub fn of(record: &SessionRecord) -> Self {
+        Self {
+            user_agent: record.get::<String>(USER_AGENT).unwrap_or_default(),
+            ip: record.get::<String>(IP).unwrap_or_default(),
+        }
+    }
+}
+
+/// The raw session key of this request, read from the encrypted `sid` cookie with the app's
+/// key (the same way actix-session reads it). Used to tell "this device" from others.
+pub fn current_session_key(req: &HttpRequest, key: &Key) -> Option<SessionKey> {
+    let cookie = req.cookie(SESSION_COOKIE)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    let value = jar.private(key).get(SESSION_COOKIE)?;
+    SessionKey::try_from(value.value().to_owned()).ok()
+}
