@@ -85,11 +85,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let (_, store) = prepare_database(&settings).await?;
             let deleted = store.purge_expired().await?;
             let throttle_rows = crate::throttle::purge_stale(store.pool()).await?;
+            let old_events = crate::events::purge_old(store.pool()).await?;
             store.pool().clone().disconnect().await.ok();
             tracing::info!(
                 deleted,
                 throttle_rows,
-                "expired sessions and stale throttle rows deleted"
+                old_events,
+                "expired sessions, stale throttle rows and old security events deleted"
             );
             Ok(())
         }

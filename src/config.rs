@@ -9,6 +9,9 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::Engine;
 
+use crate::client_ip::TrustedProxies;
+use crate::origin::{Frontend, Origin};
+
 /// `development` or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -37,6 +40,8 @@ pub struct Settings {
     pub absolute_timeout: Duration,
     /// `SESSION_TOUCH_INTERVAL`: how often a session's expiry is written at most.
     pub touch_interval: Duration,
+    /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
+    pub frontend: Frontend,
 }
 
 impl std::fmt::Debug for Settings {
@@ -48,6 +53,7 @@ impl std::fmt::Debug for Settings {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval)
+            .field("frontend", &self.frontend)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +141,21 @@ impl Settings {
                 "must be shorter than SESSION_IDLE_TIMEOUT",
             ));
         }
+        let public_origin = get("PUBLIC_ORIGIN")
+            .map(|text| {
+                Origin::parse(text.trim()).ok_or_else(|| {
+                    bad(
+                        "PUBLIC_ORIGIN",
+                        format!(
+                            "{text:?} is not an origin such as https://portal.example.com \
+                             (scheme and host, optional port, no path)"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
         Ok(Self {
             database_url,
             bind,
@@ -144,6 +165,10 @@ impl Settings {
             idle_timeout,
             absolute_timeout,
             touch_interval,
+            frontend: Frontend {
+                public_origin,
+                trusted_proxies,
+            },
         })
     }
 
@@ -192,6 +217,23 @@ mod tests {
         assert_eq!(s.absolute_timeout, Duration::from_secs(12 * 3600));
         assert_eq!(s.touch_interval, Duration::from_secs(60));
         assert!(!s.secure_cookies());
+        assert!(s.frontend.public_origin.is_none());
+        assert!(s.frontend.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn origin_and_proxies() {
+        let s = settings(&[
+            ("PUBLIC_ORIGIN", "https://Portal.example.com/"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            s.frontend.public_origin.map(|o| o.to_string()).as_deref(),
+            Some("https://portal.example.com")
+        );
+        assert!(s.frontend.trusted_proxies.contains([10, 1, 2, 3].into()));
+        assert!(!s.frontend.trusted_proxies.contains([11, 1, 2, 3].into()));
     }
 
     #[test]
@@ -216,6 +258,11 @@ mod tests {
             ("SESSION_IDLE_TIMEOUT", "soon"),
             ("SESSION_ABSOLUTE_TIMEOUT", "0s"),
             ("SESSION_TOUCH_INTERVAL", "1h"),
+            ("PUBLIC_ORIGIN", "portal.example.com"),
+            ("PUBLIC_ORIGIN", "https://portal.example.com/app"),
+            ("PUBLIC_ORIGIN", "ftp://portal.example.com"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

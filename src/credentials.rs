@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::errors::AppError;
+use crate::events::{self, EventKind, Origin};
 use crate::members::{self, Member};
 use crate::password::Verdict;
 use crate::state::AppState;
@@ -58,4 +59,31 @@ pub async fn check_password(
     };
     throttle::clear(&state.pool, account).await?;
     Ok(PasswordCheck::Accepted(member))
+}
+
+/// [`check_password`] for a sign-in from `origin`, recorded on the account's activity page:
+/// `signin`, `signin_failed` or `signin_throttled`. Each is one statement that writes only if
+/// the account exists, so a name nobody has costs the same and the response never tells.
+pub async fn check_sign_in(
+    state: &AppState,
+    account: Option<&str>,
+    password: &str,
+    origin: &Origin,
+) -> Result<PasswordCheck, AppError> {
+    let check = check_password(state, account, password).await?;
+    let Some(account) = account else {
+        return Ok(check);
+    };
+    match &check {
+        PasswordCheck::Accepted(member) => {
+            events::record(&state.pool, &member.id, EventKind::SignIn, origin).await?;
+        }
+        PasswordCheck::Rejected => {
+            events::record(&state.pool, account, EventKind::SignInFailed, origin).await?;
+        }
+        PasswordCheck::Throttled(_) => {
+            events::record_throttled(&state.pool, account, origin).await?
+        }
+    }
+    Ok(check)
 }

@@ -27,7 +27,9 @@ impl Username {
     }
 }
 
-/// An author display name: 1–40 characters after trimming, no control characters.
+/// An author display name: 1–40 characters after trimming; no control characters, no
+/// bidirectional overrides or isolates (they make a name display as something else, and leak
+/// their reordering into the text around it), and at least one visible character.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -45,12 +47,82 @@ impl DisplayName {
         if name.chars().any(char::is_control) {
             return Err("Display names cannot contain control characters.");
         }
+        if name.chars().any(is_bidi_control) {
+            return Err("Display names cannot contain text-direction control characters.");
+        }
+        if name.chars().all(is_invisible) {
+            return Err("Display names need at least one visible character.");
+        }
         Ok(Self(name.to_owned()))
     }
 
     /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The Unicode bidirectional formatting characters: embeddings and overrides (U+202A–U+202E),
+/// isolates (U+2066–U+2069), and the implicit marks (U+200E, U+200F, U+061C).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Characters that render as nothing (Unicode's default-ignorable code points) or as blank
+/// space without being white space (the Hangul fillers, the blank Braille pattern).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// An author's profile text: at most 200 characters after trimming; empty means none. Line
+/// breaks and tabs are kept, other control characters are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileText(Option<String>);
+
+impl ProfileText {
+    /// The longest profile, in characters (the `author.profile` column's width).
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validate and trim `raw`.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        // Browsers send textarea line breaks as CRLF: one break is one character.
+        let text = raw.trim().replace("\r\n", "\n");
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err("Profiles are at most 200 characters long.");
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err("Profiles cannot contain control characters.");
+        }
+        Ok(Self((!text.is_empty()).then_some(text)))
+    }
+
+    /// The trimmed text, or `None` for an empty profile.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 
@@ -126,6 +198,36 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"é".repeat(40)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(41)).is_err());
+        for bad in [
+            "evil\u{202E}gnp.exe",
+            "\u{2066}Ann\u{2069}",
+            "Ann\u{200F}",
+            "\u{061C}Ann",
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}",
+            " \u{3164} ",
+            "\u{E0041}\u{E0042}",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+        // Joiners inside a visible name are how some scripts and emoji are written.
+        for good in ["Ann\u{200D}e", "👩\u{200D}💻", "नमस्\u{200C}ते", "中文名"]
+        {
+            assert!(DisplayName::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn profiles() {
+        assert_eq!(ProfileText::parse("   ").map(|p| p.0), Ok(None));
+        assert_eq!(
+            ProfileText::parse(" Line one\r\nline two ").map(|p| p.0),
+            Ok(Some("Line one\nline two".into()))
+        );
+        assert!(ProfileText::parse(&"é".repeat(200)).is_ok());
+        assert!(ProfileText::parse(&"é".repeat(201)).is_err());
+        assert!(ProfileText::parse(&format!("{}\r\n", "x".repeat(199))).is_ok());
+        assert!(ProfileText::parse("bell \u{7}").is_err());
     }
 
     #[test]

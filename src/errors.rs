@@ -29,6 +29,9 @@ pub enum AppError {
     /// The database is unreachable.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Password hashing is saturated (see [`crate::password`]): try again in a moment.
+    #[error("too busy")]
+    Busy,
     /// Anything else: a bug or a failure we did not foresee.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -55,7 +58,10 @@ impl From<actix_session_mysql::StoreError> for AppError {
 
 impl From<crate::password::HashError> for AppError {
     fn from(e: crate::password::HashError) -> Self {
-        Self::Internal(e.into())
+        match e {
+            crate::password::HashError::Busy => Self::Busy,
+            e => Self::Internal(e.into()),
+        }
     }
 }
 
@@ -77,7 +83,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +93,10 @@ impl ResponseError for AppError {
             Self::Unavailable(cause) => tracing::warn!(error = ?cause, "database unavailable"),
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
             Self::Forbidden(why) => tracing::info!(reason = why, "form refused"),
+            Self::Busy => {
+                tracing::info!("password hashing saturated: sign-in turned away");
+                return busy_page();
+            }
             _ => {}
         }
         error_page(self.status_code())
@@ -102,5 +112,22 @@ pub fn error_page(status: StatusCode) -> HttpResponse {
             header::HeaderValue::from(RETRY_AFTER_SECS),
         );
     }
+    response
+}
+
+/// Seconds a client should wait after being turned away because hashing is saturated: a few
+/// hashes' time.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
+
+/// The 503 page for a saturated password hasher: the database is fine, the server is busy.
+fn busy_page() -> HttpResponse {
+    let mut page = ErrorPage::for_status(StatusCode::SERVICE_UNAVAILABLE);
+    page.title = "Busy";
+    page.message = "Too many sign-ins are being checked right now. Please try again in a moment.";
+    let mut response = render(StatusCode::SERVICE_UNAVAILABLE, &page);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+    );
     response
 }

@@ -14,7 +14,10 @@
 //! | [`session`] | [`session::TypedSession`]: every key the app keeps in a session | session |
 //! | [`credentials`] | the one throttled password check (sign-in, password change) | `throttle`, `members`, `password` |
 //! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
+//! | [`origin`] | the site's own origin (`PUBLIC_ORIGIN`, trusted forwarding headers) | nothing |
+//! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
+//! | [`events`] | security events (the activity page): every SQL statement about them | the database |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
 //! | [`domain`] | validated input types | nothing |
@@ -26,14 +29,17 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod csrf;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod events;
 pub mod members;
 pub mod middleware;
+pub mod origin;
 pub mod password;
 pub mod routes;
 pub mod session;

@@ -5,7 +5,8 @@ use mysql_async::{Pool, TxOpts};
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbError};
-use crate::domain::{DisplayName, Username};
+use crate::domain::{DisplayName, ProfileText, Username};
+use crate::events::{self, EventKind, Origin};
 
 /// What a signed-in page shows of a member, and the stamp that ties a session to the
 /// member's password. Travels in the session (see [`crate::session`]).
@@ -137,17 +138,77 @@ pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(),
     .map(drop)
 }
 
-/// Store a new password: every session from before it is dead. Returns the new stamp.
-pub async fn change_password(pool: &Pool, username: &str, hash: &str) -> Result<i64, DbError> {
+/// Store a new password and record it (`password_changed`, from `origin`) in one
+/// transaction: every session from before it is dead. Returns the new stamp, or `None` if
+/// there is no member `username`.
+pub async fn change_password(
+    pool: &Pool,
+    username: &str,
+    hash: &str,
+    origin: &Origin,
+) -> Result<Option<i64>, DbError> {
     const OP: &str = "change password";
-    db::exec(
-        pool,
-        OP,
-        "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6) WHERE id = ?",
-        (hash, username),
-    )
+    let changed = db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop(
+            "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6)
+             WHERE id = ?",
+            (hash, username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(false);
+        }
+        events::record_in(&mut tx, username, EventKind::PasswordChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.commit().await.map_err(DbError::from_driver(OP))?;
+        Ok(true)
+    })
     .await?;
-    Ok(password_stamp(hash))
+    Ok(changed.then(|| password_stamp(hash)))
+}
+
+/// Store a new display name and profile and record it (`profile_changed`, from `origin`) in
+/// one transaction. Returns `false` if there is no member `username`.
+pub async fn update_profile(
+    pool: &Pool,
+    username: &str,
+    name: &DisplayName,
+    profile: &ProfileText,
+    origin: &Origin,
+) -> Result<bool, DbError> {
+    const OP: &str = "update profile";
+    db::bounded(OP, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        // Matched rows, not changed ones (the pool sets CLIENT_FOUND_ROWS): saving the same
+        // values still finds the member.
+        tx.exec_drop(
+            "UPDATE author a JOIN member m ON m.author_id = a.id
+             SET a.name = ?, a.profile = ? WHERE m.id = ?",
+            (name.as_str(), profile.as_deref(), username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(false);
+        }
+        events::record_in(&mut tx, username, EventKind::ProfileChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.commit().await.map_err(DbError::from_driver(OP))?;
+        Ok(true)
+    })
+    .await
 }
 
 /// MySQL's and MariaDB's "Duplicate entry for key".

@@ -102,6 +102,19 @@ impl TypedSession {
         Ok(())
     }
 
+    /// Show `name` and `profile` on this session's pages at once, after the member changed
+    /// them. The snapshot keeps its check time: the member row is still re-read (and a changed
+    /// password still noticed) on the usual schedule.
+    pub fn remember_profile(&self, name: &str, profile: Option<&str>) -> Result<(), AppError> {
+        let Some(mut stored) = self.0.get::<StoredMember>(MEMBER)? else {
+            return Ok(());
+        };
+        stored.name = name.to_owned();
+        stored.profile = profile.map(str::to_owned);
+        self.0.insert(MEMBER, stored)?;
+        Ok(())
+    }
+
     /// Start a fresh signed-in session for `member`: nothing of a previous session survives,
     /// the session gets a new id (fixation-proof) and a new CSRF token.
     pub fn sign_in(&self, req: &HttpRequest, member: &Member) -> Result<(), AppError> {
@@ -183,6 +196,31 @@ impl Device {
         Self {
             user_agent: record.get::<String>(USER_AGENT).unwrap_or_default(),
             ip: record.get::<String>(IP).unwrap_or_default(),
+        }
+    }
+
+    /// The browser (name and major version) and operating system, in words, parsed from the
+    /// user agent.
+    pub fn browser_and_os(&self) -> (String, String) {
+        match woothee::parser::Parser::new().parse(&self.user_agent) {
+            Some(r) if r.name != "UNKNOWN" => {
+                let browser = if r.version.is_empty() || r.version == "UNKNOWN" {
+                    r.name.to_owned()
+                } else {
+                    format!(
+                        "{} {}",
+                        r.name,
+                        r.version.split('.').next().unwrap_or(r.version)
+                    )
+                };
+                let os = if r.os == "UNKNOWN" {
+                    "an unknown system".to_owned()
+                } else {
+                    r.os.to_owned()
+                };
+                (browser, os)
+            }
+            _ => ("Unknown browser".to_owned(), "an unknown system".to_owned()),
         }
     }
 }

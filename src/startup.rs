@@ -17,6 +17,7 @@ use mysql_async::{Opts, Pool};
 use crate::config::Settings;
 use crate::csrf::{self, CsrfSigner};
 use crate::db;
+use crate::events;
 use crate::middleware::{error_pages, security_headers};
 use crate::password::Hasher;
 use crate::routes;
@@ -49,6 +50,7 @@ pub struct Application {
     server: Server,
     cleanup: CleanupTask,
     throttle_purge: tokio::task::JoinHandle<()>,
+    events_purge: tokio::task::JoinHandle<()>,
     store: MySqlSessionStore,
 }
 
@@ -72,12 +74,17 @@ impl Application {
             store.pool().clone(),
             std::time::Duration::from_secs(15 * 60),
         );
+        let events_purge = events::spawn_purge(
+            store.pool().clone(),
+            std::time::Duration::from_secs(60 * 60),
+        );
         let server = server(listener, settings, opts, store.clone())?;
         Ok(Self {
             port,
             server,
             cleanup,
             throttle_purge,
+            events_purge,
             store,
         })
     }
@@ -92,6 +99,7 @@ impl Application {
         let served = self.server.await;
         self.cleanup.stop().await;
         self.throttle_purge.abort();
+        self.events_purge.abort();
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }
@@ -108,6 +116,7 @@ fn server(
         &settings.session_key,
         settings.secure_cookies(),
     ));
+    let frontend = web::Data::new(settings.frontend.clone());
     let server = HttpServer::new(move || {
         // mysql_async pools must not cross tokio runtimes: each worker gets its own.
         let pool = Pool::new(opts.clone());
@@ -139,6 +148,7 @@ fn server(
         App::new()
             .app_data(state)
             .app_data(signer.clone())
+            .app_data(frontend.clone())
             .app_data(csrf::payload_config())
             .wrap(identity)
             .wrap(sessions)

@@ -95,6 +95,43 @@ pub struct SessionsPage {
     pub flash: Option<String>,
 }
 
+/// `GET /account/profile` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub name: String,
+    pub profile: String,
+    pub max_profile: usize,
+    pub error: Option<String>,
+}
+
+/// One row of the activity page.
+#[derive(Debug)]
+pub struct EventView {
+    /// The stored kind, for `data-event`.
+    pub kind: String,
+    pub label: &'static str,
+    pub at: String,
+    pub ip: String,
+    pub browser: String,
+    pub user_agent: String,
+}
+
+/// `GET /account/activity`.
+#[derive(Debug, Template)]
+#[template(path = "activity.html")]
+pub struct ActivityPage {
+    pub layout: Layout,
+    pub events: Vec<EventView>,
+    /// The link to the next (older) page, if there is one.
+    pub older: Option<String>,
+    /// Whether this is not the newest page.
+    pub newer: bool,
+    pub retention_days: u32,
+}
+
 /// Every error page.
 #[derive(Debug, Template)]
 #[template(path = "error.html")]

@@ -1,5 +1,6 @@
 //! `GET /account/password`, `POST /account/password`.
 
+use actix_identity::Identity;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -8,6 +9,7 @@ use crate::credentials::{check_password, PasswordCheck};
 use crate::csrf::MemberForm;
 use crate::domain::NewPassword;
 use crate::errors::AppError;
+use crate::events::Origin;
 use crate::members::{self, Member};
 use crate::session::{current_session_key, TypedSession};
 use crate::state::AppState;
@@ -40,6 +42,8 @@ pub async fn submit(
     form: MemberForm,
     current: CurrentMember,
     session: TypedSession,
+    identity: Identity,
+    origin: Origin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let current_password = form.required("current_password")?;
@@ -75,7 +79,11 @@ pub async fn submit(
         }
     };
     let hash = state.hasher.hash(new_password.into_inner()).await?;
-    let stamp = members::change_password(&state.pool, user, &hash).await?;
+    let Some(stamp) = members::change_password(&state.pool, user, &hash, &origin).await? else {
+        // The member was deleted meanwhile: the session has no one left to be.
+        identity.logout();
+        return Ok(see_other("/login"));
+    };
     let member = Member {
         password_stamp: stamp,
         ..current.member.clone()

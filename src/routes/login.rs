@@ -5,10 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::credentials::{check_password, PasswordCheck};
+use crate::credentials::{check_sign_in, PasswordCheck};
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{safe_next, Username};
 use crate::errors::AppError;
+use crate::events::Origin;
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::{Layout, LoginPage};
@@ -59,6 +60,7 @@ pub async fn submit(
     req: HttpRequest,
     form: PublicForm,
     session: TypedSession,
+    origin: Origin,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -78,7 +80,7 @@ pub async fn submit(
     // Canonicalised exactly as at registration; a name that fails that cannot be anyone's.
     let account = Username::parse(raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
-    match check_password(&state, account, password).await? {
+    match check_sign_in(&state, account, password, &origin).await? {
         PasswordCheck::Accepted(member) => {
             session.sign_in(&req, &member)?;
             Ok(see_other(&next))

@@ -4,12 +4,14 @@
 //! `templates/` only.
 
 pub mod account;
+pub mod activity;
 pub mod assets;
 pub mod health;
 pub mod home;
 pub mod login;
 pub mod logout;
 pub mod not_found;
+pub mod profile;
 pub mod register;
 pub mod sessions;
 
@@ -43,6 +45,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_member))
                 .get(account::form)
                 .post(account::submit),
+        )
+        .service(
+            web::resource("/account/profile")
+                .wrap(from_fn(require_member))
+                .get(profile::form)
+                .post(profile::submit),
+        )
+        .service(
+            web::resource("/account/activity")
+                .wrap(from_fn(require_member))
+                .get(activity::list),
         )
         .service(
             web::resource("/sessions")

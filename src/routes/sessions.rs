@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::auth::CurrentMember;
 use crate::csrf::MemberForm;
 use crate::errors::AppError;
+use crate::events::{self, EventKind, Origin};
 use crate::session::{current_session_key, Device, TypedSession};
 use crate::state::AppState;
 use crate::templates::{render, Layout, SessionView, SessionsPage};
@@ -24,30 +25,9 @@ fn when(t: OffsetDateTime) -> String {
 }
 
 fn view(record: &SessionRecord, current: Option<SessionHandle>) -> SessionView {
-    let Device { user_agent, ip } = Device::of(record);
-    let parsed = woothee::parser::Parser::new().parse(&user_agent);
-    let (browser, os) = match parsed {
-        Some(r) if r.name != "UNKNOWN" => {
-            let browser = if r.version.is_empty() || r.version == "UNKNOWN" {
-                r.name.to_owned()
-            } else {
-                format!(
-                    "{} {}",
-                    r.name,
-                    r.version.split('.').next().unwrap_or(r.version)
-                )
-            };
-            (
-                browser,
-                if r.os == "UNKNOWN" {
-                    "an unknown system".to_owned()
-                } else {
-                    r.os.to_owned()
-                },
-            )
-        }
-        _ => ("Unknown browser".to_owned(), "an unknown system".to_owned()),
-    };
+    let device = Device::of(record);
+    let (browser, os) = device.browser_and_os();
+    let Device { user_agent, ip } = device;
     SessionView {
         handle: record.handle.to_string(),
         browser,
@@ -96,6 +76,7 @@ pub async fn revoke(
     form: MemberForm,
     current: CurrentMember,
     session: TypedSession,
+    origin: Origin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let handle: SessionHandle = form
@@ -107,6 +88,13 @@ pub async fn revoke(
         .revoke_session(&current.member.id, &handle)
         .await?
     {
+        events::record(
+            &state.pool,
+            &current.member.id,
+            EventKind::SessionRevoked,
+            &origin,
+        )
+        .await?;
         session.flash("That device has been signed out.")?;
     }
     Ok(see_other("/sessions"))
@@ -118,6 +106,7 @@ pub async fn revoke_others(
     _form: MemberForm,
     current: CurrentMember,
     session: TypedSession,
+    origin: Origin,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let key = current_session_key(&req, &state.key)
@@ -126,6 +115,15 @@ pub async fn revoke_others(
         .store
         .revoke_other_sessions(&current.member.id, &key)
         .await?;
+    if revoked > 0 {
+        events::record(
+            &state.pool,
+            &current.member.id,
+            EventKind::SessionRevoked,
+            &origin,
+        )
+        .await?;
+    }
     let message = match revoked {
         0 => "No other device was signed in.".to_owned(),
         1 => "1 other device has been signed out.".to_owned(),

@@ -7,12 +7,17 @@
 mod support;
 
 mod account;
+mod activity;
 mod auth;
 mod browser;
 mod cli;
 mod csrf;
 mod hardening;
+mod helpers;
+mod memory;
 mod outage;
+mod profile;
 mod round_trips;
+mod security;
 mod sessions;
 mod signin;

@@ -6,7 +6,10 @@
 //!   clocks still agree on what has expired;
 //! - no `RETURNING`, no `VALUES()` in upserts, no JSON column type (MySQL rewrites JSON and
 //!   MariaDB aliases it to `LONGTEXT`): the state is stored as text, byte for byte;
-//! - the collation is named explicitly (`utf8mb4_bin`) because the servers' defaults differ.
+//! - the collation is named explicitly (`utf8mb4_bin`) because the servers' defaults differ;
+//! - `user_id` is `VARBINARY`: it compares byte for byte, where every `utf8mb4` collation the
+//!   two servers share pads with spaces (`'alice' = 'alice  '`), which would let one user id
+//!   reach another's sessions.
 
 /// Width of the `user_id` column, in bytes.
 pub(crate) const USER_ID_MAX: usize = 255;
@@ -36,7 +39,7 @@ impl Queries {
             create_table: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     id BINARY(32) NOT NULL,
-                    user_id VARCHAR({USER_ID_MAX}) NULL,
+                    user_id VARBINARY({USER_ID_MAX}) NULL,
                     data MEDIUMTEXT NOT NULL,
                     expires_at DATETIME(6) NOT NULL,
                     created_at DATETIME(6) NOT NULL,
