@@ -66,6 +66,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                      restarts (set SESSION_KEY; it is required with APP_ENV=production)"
                 );
             }
+            if settings.secure_cookies()
+                && settings.frontend.public_origin.is_none()
+                && settings.frontend.trusted_proxies.is_empty()
+            {
+                // Browsers behind a TLS proxy send `Origin: https://…` while the app sees
+                // plain HTTP: every form would be refused as cross-site.
+                tracing::warn!(
+                    "APP_ENV=production without PUBLIC_ORIGIN or TRUSTED_PROXIES: form posts \
+                     must come from http://<Host>; behind a TLS proxy set PUBLIC_ORIGIN"
+                );
+            }
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "listening");
             app.run_until_stopped().await

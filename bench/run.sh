@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# One benchmark run: member-portal side by side with the seed tutorial's Node stack
+# (express-session + express-mysql-session, bench/express/server.js), with wrk:
+#
+#   1. page views        signed-in GET /, wrk -t$THREADS -c$CONNECTIONS (after a warm-up)
+#   2. sign-ins          POST /login with valid credentials, wrk -c$SIGNIN_CONNECTIONS
+#                        (bench/signin.lua: a valid anonymous CSRF pair, a different account
+#                        per request so the per-account throttle never locks one)
+#   3. page views during a sign-in flood
+#                        1. again, while a second wrk posts valid sign-ins on
+#                        $FLOOD_CONNECTIONS connections for the same duration
+#
+# For each: requests/s, p50/p99 (wrk --latency), app CPU µs per request (utime+stime of the
+# app process from /proc/PID/stat, before/after ÷ requests), database CPU µs per request
+# (mariadbd's /proc/PID/stat the same way — the whole server, so other clients count too — and
+# the CPU_TIME MariaDB's USER_STATISTICS gives the app's own database user), statements per
+# request (the app's own database user in USER_STATISTICS: SELECT · write · other commands;
+# on a server without USER_STATISTICS, the server-wide Com_* counters), and the app's peak RSS
+# (VmHWM, reset before each phase through /proc/PID/clear_refs; for the flood also VmRSS a
+# second after it). In phase 3 the CPU and statement figures are per request of both wrk runs
+# together. A Markdown table is printed at the end. Each phase starts once the app is idle; the
+# requests still in flight when wrk stops are not counted, so per-request figures are high by
+# about latency ÷ duration (a few percent for sign-ins at the default 10 s).
+#
+# What is compared (bench/express/server.js has the details):
+# - Both apps run as a database user of their own (created here, dropped at the end), on a
+#   database of their own, on the same server.
+# - Page views: member-portal reads its session row (the member snapshot travels in it);
+#   Express reads its session row, then member JOIN author, and writes express-session's touch.
+# - Sign-ins: both check a signed double-submit CSRF token, count the attempt with the same
+#   per-account throttle upsert, read member JOIN author, verify argon2id m=19456 KiB, t=2,
+#   p=1 (member-portal: the argon2 crate on its hashing threads; Express: the `argon2` npm
+#   package on libuv's 4-thread pool), clear the throttle, and store a new session under a new
+#   id. member-portal also caps sessions per member (the oldest of an account's sessions are
+#   deleted beyond MAX_SESSIONS_PER_MEMBER) and, when its hashing queue is full, answers 503
+#   at once instead of queueing without bound: sign-ins/s counts only the 303s.
+# - member-portal runs with LOGIN_IP_LIMIT=0: every request comes from 127.0.0.1, and the
+#   limit only counts failed sign-ins anyway.
+# - wrk, both apps and the database share this machine's cores: read the ratios more than the
+#   absolute figures, and run it on a quiet machine.
+#
+# Usage: bench/run.sh            (2–3 minutes with the defaults, plus the build)
+# Needs: cargo, node + npm (npm ci runs in bench/express when its modules are missing), curl,
+# wrk (Debian/Ubuntu: `apt-get install wrk`), the mysql client, and MariaDB (or MySQL, with
+# server-wide statement counters) on 127.0.0.1:3306 as root without a password.
+#
+# Tunables (env): DURATION (10s; each measured phase), WARMUP (3s), THREADS (2),
+# CONNECTIONS (32; page views), SIGNIN_CONNECTIONS (32), FLOOD_CONNECTIONS (32),
+# SIGNIN_TIMEOUT (10s; wrk's timeout for a sign-in, which queues behind the hashing),
+# ACCOUNTS (sign-in accounts per app; 8 × the larger of the sign-in connection counts),
+# OURS_PORT (18081), EXPRESS_PORT (18082), MYSQL_HOST / MYSQL_PORT / MYSQL_USER.
+# CARGO_TARGET_DIR is honoured (the binary is taken from it).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+MYSQL_HOST="${MYSQL_HOST:-127.0.0.1}"
+MYSQL_PORT="${MYSQL_PORT:-3306}"
+MYSQL_USER="${MYSQL_USER:-root}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-3s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-32}"
+SIGNIN_CONNECTIONS="${SIGNIN_CONNECTIONS:-32}"
+FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-32}"
+SIGNIN_TIMEOUT="${SIGNIN_TIMEOUT:-10s}"
+most_signin=$((SIGNIN_CONNECTIONS > FLOOD_CONNECTIONS ? SIGNIN_CONNECTIONS : FLOOD_CONNECTIONS))
+ACCOUNTS="${ACCOUNTS:-$((8 * most_signin))}"
+OURS_PORT="${OURS_PORT:-18081}"
+EXPRESS_PORT="${EXPRESS_PORT:-18082}"
+
+PASSWORD='bench password'
+PASSWORD_FORM='bench+password'
+OURS_DB=bench_portal
+EXPRESS_DB=bench_express
+DB_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
+OURS_URL="http://127.0.0.1:${OURS_PORT}"
+EXPRESS_URL="http://127.0.0.1:${EXPRESS_PORT}"
+DATABASE_URL="mysql://${OURS_DB}:${DB_PASSWORD}@${MYSQL_HOST}:${MYSQL_PORT}/${OURS_DB}"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/member-portal"
+CLK_TCK="$(getconf CLK_TCK)"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+for tool in cargo node npm curl mysql; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+command -v wrk >/dev/null || die "wrk is not installed (Debian/Ubuntu: apt-get install wrk)"
+[ "$ACCOUNTS" -gt $((4 * most_signin)) ] || die "ACCOUNTS must be more than 4 × the sign-in connections"
+
+sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_USER" --batch --skip-column-names -e "$1"; }
+sql 'SELECT 1' >/dev/null || die "MySQL/MariaDB is not answering on ${MYSQL_HOST}:${MYSQL_PORT}"
+
+# The database server's process, when it runs here (its CPU time is read from /proc).
+DB_PID="$(pgrep -x mariadbd || pgrep -x mysqld || true)"
+DB_PID="${DB_PID%%$'\n'*}"
+
+# Statements per request come from the app's own database user when the server keeps
+# USER_STATISTICS (MariaDB with userstat), else from the server-wide counters.
+USERSTAT=0
+USERSTAT_WAS=""
+if sql 'SELECT 1 FROM information_schema.USER_STATISTICS LIMIT 0' >/dev/null 2>&1; then
+  USERSTAT=1
+  USERSTAT_WAS="$(sql "SHOW GLOBAL VARIABLES LIKE 'userstat'" | awk '{ print $2 }')"
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/member-portal-bench.XXXXXX")"
+PIDS=()
+
+drop_everything() {
+  sql "DROP DATABASE IF EXISTS \`${OURS_DB}\`; DROP DATABASE IF EXISTS \`${EXPRESS_DB}\`;
+       DROP USER IF EXISTS '${OURS_DB}'@'%'; DROP USER IF EXISTS '${EXPRESS_DB}'@'%'" \
+    >/dev/null 2>&1 || true
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  drop_everything
+  if [ "$USERSTAT_WAS" = OFF ]; then sql 'SET GLOBAL userstat = 0' >/dev/null 2>&1 || true; fi
+  if [ "$status" -ne 0 ]; then
+    say "failed (exit $status); server logs:"
+    for log in "$WORK"/*.log; do
+      [ -f "$log" ] || continue
+      printf -- '--- %s (last 20 lines)\n' "$(basename "$log")" >&2
+      tail -n 20 "$log" >&2 || true
+    done
+  fi
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- build -----------------------------------------------------------------------------------
+say "cargo build --release --bin member-portal"
+cargo build --release --bin member-portal >&2
+if ! (cd bench/express && node -e "require('express-mysql-session'); require('argon2')") >/dev/null 2>&1; then
+  say "npm ci in bench/express"
+  (cd bench/express && npm ci --no-audit --no-fund >&2)
+fi
+
+# --- databases, users, both apps ---------------------------------------------------------------
+drop_everything
+[ "$USERSTAT_WAS" != OFF ] || sql 'SET GLOBAL userstat = 1'
+for db in "$OURS_DB" "$EXPRESS_DB"; do
+  sql "CREATE DATABASE \`${db}\`; CREATE USER '${db}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
+       GRANT ALL ON \`${db}\`.* TO '${db}'@'%'"
+done
+SESSION_KEY="$(head -c 64 /dev/urandom | base64 | tr -d '\n')"
+
+say "starting member-portal on ${OURS_URL}"
+DATABASE_URL="$DATABASE_URL" BIND="127.0.0.1:${OURS_PORT}" RUST_LOG=warn SESSION_KEY="$SESSION_KEY" \
+  LOGIN_IP_LIMIT=0 "$BIN" >"$WORK/member-portal.log" 2>&1 &
+PIDS+=($!)
+OURS_PID=$!
+
+say "starting the Express app on ${EXPRESS_URL}"
+(cd bench/express && PORT="$EXPRESS_PORT" DB_HOST="$MYSQL_HOST" DB_PORT="$MYSQL_PORT" DB_USER="$EXPRESS_DB" \
+  DB_PASSWORD="$DB_PASSWORD" DB_NAME="$EXPRESS_DB" exec node server.js) >"$WORK/express.log" 2>&1 &
+PIDS+=($!)
+EXPRESS_PID=$!
+
+wait_for() { # name pid url
+  local name=$1 pid=$2 url=$3
+  for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up"
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; then return 0; fi
+    sleep 0.2
+  done
+  die "$name did not answer 200 on $url within 60 s"
+}
+wait_for member-portal "$OURS_PID" "${OURS_URL}/healthz"
+wait_for express "$EXPRESS_PID" "${EXPRESS_URL}/login"
+
+# --- members: `bench` for page views, signin0… for sign-ins -------------------------------------
+# member-portal's `bench` comes from its CLI; Express seeds its own at start. The sign-in
+# accounts copy `bench`'s password hash (hashing each would take most of a minute).
+out="$(echo "$PASSWORD" | DATABASE_URL="$DATABASE_URL" RUST_LOG=warn SESSION_KEY="$SESSION_KEY" \
+  "$BIN" user add bench 2>&1)" || die "member-portal user add failed: $out"
+
+accounts_cte="WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${ACCOUNTS})"
+sql "INSERT INTO \`${OURS_DB}\`.author (name, profile)
+       ${accounts_cte} SELECT CONCAT('signin', i), NULL FROM n;
+     INSERT INTO \`${OURS_DB}\`.member (id, password_hash, author_id, created_at, password_changed_at)
+       SELECT a.name, b.password_hash, a.id, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+       FROM \`${OURS_DB}\`.author a JOIN \`${OURS_DB}\`.member b ON b.id = 'bench'
+       WHERE a.name LIKE 'signin%';
+     INSERT INTO \`${EXPRESS_DB}\`.author (name, profile)
+       ${accounts_cte} SELECT CONCAT('signin', i), NULL FROM n;
+     INSERT INTO \`${EXPRESS_DB}\`.member (id, password, author_id)
+       SELECT a.name, b.password, a.id
+       FROM \`${EXPRESS_DB}\`.author a JOIN \`${EXPRESS_DB}\`.member b ON b.id = 'bench'
+       WHERE a.name LIKE 'signin%'"
+
+# --- CSRF pairs, sign-in checks, the page-view sessions ------------------------------------------
+jar_cookie() { awk -v name="$2" '$6 == name { v = $7 } END { print v }' "$1"; }
+
+# Fetch GET /login into a fresh jar; prints the form's csrf_token.
+login_form() { # name url jar
+  local html token
+  html="$(curl -sS -c "$3" -b "$3" "$2/login")"
+  token="$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$html" | head -n1 | sed 's/.*value="\([^"]*\)"/\1/')"
+  [ -n "$token" ] || die "no csrf_token in $1's GET /login"
+  [ "$(jar_cookie "$3" csrf)" = "$token" ] || die "$1's csrf cookie does not match its form token"
+  printf '%s' "$token"
+}
+
+sign_in() { # name url jar username -> sid
+  local token code
+  token="$(login_form "$1" "$2" "$3")"
+  code="$(curl -sS -o /dev/null -w '%{http_code}' -c "$3" -b "$3" --data-urlencode "csrf_token=${token}" \
+    --data-urlencode "username=$4" --data-urlencode "password=${PASSWORD}" "$2/login")"
+  [ "$code" = 303 ] || die "$1 POST /login as $4 answered $code, expected 303"
+  local sid
+  sid="$(jar_cookie "$3" sid)"
+  [ -n "$sid" ] || die "$1 set no sid cookie"
+  printf '%s' "$sid"
+}
+
+check_home() { # name url sid
+  local body="$WORK/home.html" code
+  code="$(curl -sS -o "$body" -w '%{http_code}' -H "Cookie: sid=$3" "$2/")"
+  [ "$code" = 200 ] || die "$1 GET / with the session cookie answered $code, expected 200"
+  grep -q 'Welcome, bench' "$body" || die "$1 GET / has no greeting"
+}
+
+declare -A R
+for key in ours express; do
+  if [ "$key" = ours ]; then name=member-portal url=$OURS_URL; else name=express url=$EXPRESS_URL; fi
+  say "signing in to $name"
+  R[$key.sid]="$(sign_in "$name" "$url" "$WORK/$key.jar" bench)"
+  check_home "$name" "$url" "${R[$key.sid]}"
+  # The last account, so the throttle has seen every name before the measured runs do.
+  sign_in "$name" "$url" "$WORK/$key-check.jar" "signin$((ACCOUNTS - 1))" >/dev/null
+  R[$key.csrf_token]="$(login_form "$name" "$url" "$WORK/$key-anon.jar")"
+done
+
+# --- counters ----------------------------------------------------------------------------------
+proc_ticks() { # pid -> utime + stime, in clock ticks (fields 14 and 15, after the comm field)
+  if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+  else
+    echo -
+  fi
+}
+proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; } # pid field -> KiB
+# Wait (up to 15 s) until the app stops using CPU, so work queued by the previous phase (sign-ins
+# still waiting for a hash) is not counted in the next one.
+settle() { # pid
+  local a b
+  a="$(proc_ticks "$1")"
+  for _ in $(seq 30); do
+    sleep 0.5
+    b="$(proc_ticks "$1")"
+    [ $((b - a)) -gt 2 ] || return 0
+    a=$b
+  done
+}
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || R[peak_note]=1; }
+
+# "selects writes other cpu_seconds" for a database user (or server-wide, without userstat).
+db_counts() { # user
+  if [ "$USERSTAT" = 1 ]; then
+    sql "SELECT COALESCE(SUM(SELECT_COMMANDS), 0), COALESCE(SUM(UPDATE_COMMANDS), 0),
+                COALESCE(SUM(OTHER_COMMANDS), 0), COALESCE(SUM(CPU_TIME), 0)
+         FROM information_schema.USER_STATISTICS WHERE USER = '$1'" | tr '\t' ' '
+  else
+    sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_select', 'Com_insert', 'Com_update', 'Com_delete')" |
+      awk '{ v[$1] = $2 } END { print v["Com_select"], v["Com_insert"] + v["Com_update"] + v["Com_delete"], 0, 0 }'
+  fi
+}
+
+snapshot() { # key pid user -> "app_ticks db_ticks selects writes other cpu_seconds"
+  printf '%s %s %s\n' "$(proc_ticks "$2")" "$(proc_ticks "$DB_PID")" "$(db_counts "$3")"
+}
+
+wrk_field() { # file field -> value
+  case "$2" in
+    rps) awk '/^Requests\/sec:/ { print $2 }' "$1" ;;
+    p50) awk '$1 == "50%" { print $2 }' "$1" ;;
+    p99) awk '$1 == "99%" { print $2 }' "$1" ;;
+    total) awk '/requests in/ { print $1 }' "$1" ;;
+    seconds) awk '/requests in/ { d = $4; sub(/,$/, "", d); if (d ~ /ms$/) { sub(/ms$/, "", d); d /= 1000 }
+                                  else if (d ~ /m$/) { sub(/m$/, "", d); d *= 60 } else sub(/s$/, "", d); print d }' "$1" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1" ;;
+    errors) grep -o 'Socket errors:.*' "$1" || true ;;
+    statuses) awk '$1 == "status" { printf "%s%s×%s", sep, $2, $3; sep = ", " } END { if (!sep) printf "none" }' "$1" ;;
+    ok303) awk '$1 == "status" && $2 == 303 { print $3 }' "$1" ;;
+  esac
+}
+
+# Per-request figures of a phase from two snapshots and a request count.
+account() { # phase before after requests
+  local phase=$1 requests=$4
+  read -r a0 d0 s0 w0 o0 c0 <<<"$2"
+  read -r a1 d1 s1 w1 o1 c1 <<<"$3"
+  R[$phase.app_us]="$(awk -v a="$a0" -v b="$a1" -v n="$requests" -v t="$CLK_TCK" \
+    'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / t / n; else print "n/a" }')"
+  if [ "$d0" != - ] && [ "$d1" != - ]; then
+    R[$phase.db_us]="$(awk -v a="$d0" -v b="$d1" -v n="$requests" -v t="$CLK_TCK" \
+      'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / t / n; else print "n/a" }')"
+  else
+    R[$phase.db_us]="n/a"
+  fi
+  if [ "$USERSTAT" = 1 ]; then
+    R[$phase.db_own_us]="$(awk -v a="$c0" -v b="$c1" -v n="$requests" 'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / n; else print "n/a" }')"
+  else
+    R[$phase.db_own_us]="n/a"
+  fi
+  R[$phase.stmts]="$(awk -v s="$((s1 - s0))" -v w="$((w1 - w0))" -v o="$((o1 - o0))" -v n="$requests" \
+    'BEGIN { if (n > 0) printf "%.2f · %.2f · %.2f", s / n, w / n, o / n; else print "n/a" }')"
+}
+
+wrk_results() { # phase file
+  R[$1.rps]="$(wrk_field "$2" rps)"
+  R[$1.p50]="$(wrk_field "$2" p50)"
+  R[$1.p99]="$(wrk_field "$2" p99)"
+  R[$1.total]="$(wrk_field "$2" total)"
+  R[$1.errors]="$(wrk_field "$2" errors)"
+}
+
+# wrk posting sign-ins (bench/signin.lua); both apps' csrf cookie holds the form's token.
+signin_wrk() { # key connections url
+  env SIGNIN_ACCOUNTS="$ACCOUNTS" SIGNIN_PASSWORD="$PASSWORD_FORM" WRK_THREADS="$THREADS" \
+    CSRF_TOKEN="${R[$1.csrf_token]}" CSRF_COOKIE="${R[$1.csrf_token]}" \
+    wrk -t"$THREADS" -c"$2" -d"$DURATION" --timeout "$SIGNIN_TIMEOUT" --latency -s bench/signin.lua "$3/login"
+}
+
+signin_results() { # phase file
+  wrk_results "$1" "$2"
+  R[$1.statuses]="$(wrk_field "$2" statuses)"
+  R[$1.ok]="$(wrk_field "$2" ok303)"
+  R[$1.ok_rps]="$(awk -v n="${R[$1.ok]:-0}" -v s="$(wrk_field "$2" seconds)" 'BEGIN { printf "%.1f", n / s }')"
+}
+
+# --- the three phases, one app after the other ----------------------------------------------------
+run_app() { # key name url pid dbuser
+  local key=$1 name=$2 url=$3 pid=$4 user=$5 sid=${R[$1.sid]} before after
+
+  say "$name: page views, warm-up ${WARMUP}"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -H "Cookie: sid=${sid}" "${url}/" >/dev/null
+  settle "$pid"
+  reset_peak "$pid"
+  before="$(snapshot "$key" "$pid" "$user")"
+  say "$name: page views, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency GET /"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: sid=${sid}" "${url}/" >"$WORK/$key-views.txt"
+  after="$(snapshot "$key" "$pid" "$user")"
+  wrk_results "$key.views" "$WORK/$key-views.txt"
+  account "$key.views" "$before" "$after" "${R[$key.views.total]}"
+  R[$key.views.peak]="$(proc_kib "$pid" VmHWM)"
+  [ -z "$(wrk_field "$WORK/$key-views.txt" non2xx)" ] || die "$name answered non-2xx/3xx responses to page views"
+  check_home "$name" "$url" "$sid"
+
+  settle "$pid"
+  reset_peak "$pid"
+  before="$(snapshot "$key" "$pid" "$user")"
+  say "$name: sign-ins, wrk -t${THREADS} -c${SIGNIN_CONNECTIONS} -d${DURATION} --latency -s bench/signin.lua POST /login"
+  signin_wrk "$key" "$SIGNIN_CONNECTIONS" "$url" >"$WORK/$key-signins.txt"
+  after="$(snapshot "$key" "$pid" "$user")"
+  signin_results "$key.signins" "$WORK/$key-signins.txt"
+  account "$key.signins" "$before" "$after" "${R[$key.signins.total]}"
+  R[$key.signins.peak]="$(proc_kib "$pid" VmHWM)"
+  # Responses but no 303: the sign-in itself is broken (CSRF, credentials), not slow.
+  if [ "${R[$key.signins.ok]:-0}" -eq 0 ] && [ "${R[$key.signins.total]}" -gt 0 ]; then
+    die "$name signed nobody in: ${R[$key.signins.statuses]}"
+  fi
+
+  settle "$pid"
+  reset_peak "$pid"
+  before="$(snapshot "$key" "$pid" "$user")"
+  say "$name: page views during a sign-in flood on ${FLOOD_CONNECTIONS} connections, ${DURATION}"
+  signin_wrk "$key" "$FLOOD_CONNECTIONS" "$url" >"$WORK/$key-flood.txt" &
+  local flood=$!
+  PIDS+=("$flood")
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: sid=${sid}" "${url}/" >"$WORK/$key-flooded.txt"
+  wait "$flood"
+  after="$(snapshot "$key" "$pid" "$user")"
+  wrk_results "$key.flooded" "$WORK/$key-flooded.txt"
+  signin_results "$key.flood" "$WORK/$key-flood.txt"
+  account "$key.flooded" "$before" "$after" "$((${R[$key.flooded.total]} + ${R[$key.flood.total]}))"
+  R[$key.flooded.peak]="$(proc_kib "$pid" VmHWM)"
+  sleep 1
+  R[$key.flooded.after]="$(proc_kib "$pid" VmRSS)"
+  [ -z "$(wrk_field "$WORK/$key-flooded.txt" non2xx)" ] || die "$name answered non-2xx/3xx responses to page views during the flood"
+  check_home "$name" "$url" "$sid"
+}
+
+LOAD_BEFORE="$(uptime)"
+STARTED=$SECONDS
+run_app ours member-portal "$OURS_URL" "$OURS_PID" "$OURS_DB"
+run_app express express "$EXPRESS_URL" "$EXPRESS_PID" "$EXPRESS_DB"
+ELAPSED=$((SECONDS - STARTED))
+
+# --- summary -------------------------------------------------------------------------------------
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ms() { # wrk duration (e.g. 950.00us, 12.3ms, 1.2s) -> milliseconds
+  awk -v d="$1" 'BEGIN { if (d ~ /us$/) { sub(/us$/, "", d); print d / 1000 } else if (d ~ /ms$/) { sub(/ms$/, "", d); print d + 0 }
+                         else if (d ~ /m$/) { sub(/m$/, "", d); print d * 60000 } else { sub(/s$/, "", d); print d * 1000 } }'
+}
+
+CPU_MODEL="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+stack_name() { [ "$1" = ours ] && echo "**member-portal**" || echo "express-session + express-mysql-session"; }
+
+echo
+echo "## member-portal vs express-session + express-mysql-session"
+echo
+echo "- machine: nproc=$(nproc), ${CPU_MODEL:-unknown CPU}; load average before: ${LOAD_BEFORE##*load average: }, after: $(uptime | sed 's/.*load average: //')"
+echo "- database: $(sql 'SELECT VERSION()') on ${MYSQL_HOST}:${MYSQL_PORT}"
+echo "- software: $(rustc --version | awk '{ print $1, $2 }'); node $(node --version) (express $(node -p "require('./bench/express/node_modules/express/package.json').version"), express-session $(node -p "require('./bench/express/node_modules/express-session/package.json').version"), express-mysql-session $(node -p "require('./bench/express/node_modules/express-mysql-session/package.json').version"), argon2 $(node -p "require('./bench/express/node_modules/argon2/package.json').version"))"
+echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
+echo
+echo "| phase | stack | requests/s | p50 | p99 | app CPU µs/req | DB CPU µs/req (mariadbd · own user) | statements/req (select · write · other) | app peak RSS |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+row() { # label key phase rps-text rss-text
+  printf '| %s | %s | %s | %s | %s | %s | %s · %s | %s | %s |\n' "$1" "$(stack_name "$2")" "$4" \
+    "${R[$2.$3.p50]}" "${R[$2.$3.p99]}" "${R[$2.$3.app_us]}" "${R[$2.$3.db_us]}" "${R[$2.$3.db_own_us]}" \
+    "${R[$2.$3.stmts]}" "$5"
+}
+for key in ours express; do
+  row "page views: \`GET /\` signed in" "$key" views "${R[$key.views.rps]}" "$(mib "${R[$key.views.peak]}")"
+done
+for key in ours express; do
+  row "sign-ins: \`POST /login\`" "$key" signins "${R[$key.signins.rps]} (${R[$key.signins.ok_rps]} signed in)" \
+    "$(mib "${R[$key.signins.peak]}")"
+done
+for key in ours express; do
+  row "page views during a sign-in flood †" "$key" flooded "${R[$key.flooded.rps]}" \
+    "$(mib "${R[$key.flooded.peak]}"); $(mib "${R[$key.flooded.after]}") after"
+  printf '| … the flood itself | %s | %s (%s signed in) | %s | %s | † | † | † | |\n' "$(stack_name "$key")" \
+    "${R[$key.flood.rps]}" "${R[$key.flood.ok_rps]}" "${R[$key.flood.p50]}" "${R[$key.flood.p99]}"
+done
+echo
+echo "† CPU and statements per request of both wrk runs together (page views + sign-ins)."
+echo
+echo "- page views, member-portal ÷ express: $(ratio "${R[ours.views.rps]}" "${R[express.views.rps]}")× the requests/s; p99 $(ratio "$(ms "${R[ours.views.p99]}")" "$(ms "${R[express.views.p99]}")")× Express's"
+for key in ours express; do
+  echo "- $(stack_name "$key"), page views during the flood vs without: $(ratio "${R[$key.flooded.rps]}" "${R[$key.views.rps]}")× the requests/s, p99 $(ratio "$(ms "${R[$key.flooded.p99]}")" "$(ms "${R[$key.views.p99]}")")×"
+done
+for key in ours express; do
+  echo "- $(stack_name "$key") sign-in responses: ${R[$key.signins.statuses]}; during the flood: ${R[$key.flood.statuses]}"
+  case "${R[$key.signins.statuses]}/${R[$key.flood.statuses]}" in
+    none/* | */none) echo "- $(stack_name "$key"): no sign-in finished in time: raise DURATION or SIGNIN_TIMEOUT" ;;
+  esac
+  for phase in views signins flooded flood; do
+    [ -z "${R[$key.$phase.errors]}" ] || echo "- $(stack_name "$key") $phase: wrk ${R[$key.$phase.errors]}"
+  done
+done
+[ -z "${R[peak_note]:-}" ] || echo "- /proc/PID/clear_refs could not be written: peak RSS is since the app started"
+[ "$USERSTAT" = 1 ] || echo "- no USER_STATISTICS on this server: statements are the server-wide Com_* counters (selects · inserts+updates+deletes)"
+[ -n "$DB_PID" ] || echo "- the database server does not run on this machine: no mariadbd CPU figure"
+echo "- mariadbd CPU is the whole server's (other clients count too); \"own user\" is USER_STATISTICS CPU_TIME of the app's database user"
