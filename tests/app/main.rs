@@ -13,7 +13,6 @@ mod browser;
 mod cli;
 mod csrf;
 mod hardening;
-mod helpers;
 mod memory;
 mod outage;
 mod profile;

@@ -39,6 +39,7 @@ pub async fn spawn_app_with(env: &[(&str, &str)]) -> TestApp {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    pub port: u16,
     /// The app's database, as the server's administrator: what the rows say, whatever the
     /// app's pages show.
     pub pool: Pool,
@@ -71,11 +72,13 @@ impl TestApp {
         let app = Application::build(settings(database_url, env))
             .await
             .unwrap();
-        let address = format!("http://127.0.0.1:{}", app.port());
+        let port = app.port();
+        let address = format!("http://127.0.0.1:{port}");
         tokio::spawn(app.run_until_stopped());
         Self {
             visitor: Visitor::new(&address, KeepAlive::Yes),
             address,
+            port,
             pool,
             _db: db,
         }
@@ -107,11 +110,7 @@ impl TestApp {
 
     /// A request with a `Cookie` header of the test's own making (no jar).
     pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
-        reqwest::Client::builder()
-            .redirect(Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .unwrap()
+        bare_client()
             .get(self.url(path))
             .header("cookie", cookie)
             .send()
@@ -197,8 +196,21 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// A browser of the app at `address` (`http://127.0.0.1:PORT`), e.g. the real binary.
+    pub fn at(address: &str) -> Self {
+        Self::new(address, KeepAlive::Yes)
+    }
+
     fn new(address: &str, keep_alive: KeepAlive) -> Self {
-        let jar = Arc::new(Jar::default());
+        Self::with_jar(address, keep_alive, Arc::new(Jar::default()))
+    }
+
+    /// Another client on this visitor's cookie jar: another tab of the same browser.
+    pub fn sharing_jar(&self) -> Self {
+        Self::with_jar(&self.address, KeepAlive::Yes, Arc::clone(&self.jar))
+    }
+
+    fn with_jar(address: &str, keep_alive: KeepAlive, jar: Arc<Jar>) -> Self {
         let mut builder = reqwest::Client::builder()
             .redirect(Policy::none())
             .cookie_provider(Arc::clone(&jar))
@@ -224,6 +236,17 @@ impl Visitor {
 
     pub async fn get_html(&self, path: &str) -> String {
         self.get(path).await.text().await.unwrap()
+    }
+
+    /// POST a raw `application/x-www-form-urlencoded` body (for bodies `.form()` cannot make).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POST `form` as it is: no token added.
@@ -279,6 +302,26 @@ impl Visitor {
             .split("; ")
             .find_map(|c| c.strip_prefix("sid=").map(str::to_owned))
     }
+
+    /// Drop the `sid` cookie from the jar, as a browser does when the server expires it.
+    pub fn forget_sid(&self) {
+        let url = self.address.parse().unwrap();
+        self.jar.add_cookie_str("sid=; Max-Age=0", &url);
+    }
+}
+
+/// A client that sends only the headers it is given: no cookie jar, no user agent.
+pub fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .unwrap()
+}
+
+/// A fresh `SESSION_KEY`: 64 random bytes, base64.
+pub fn session_key_b64() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 64]>())
 }
 
 /// The value of the hidden `csrf_token` input in `html`.
@@ -300,7 +343,7 @@ pub fn location(response: &Response) -> String {
 /// Settings for an app on `database_url`, on a random port, with a session key of its own;
 /// `env` comes on top.
 fn settings(database_url: &str, env: &[(&str, &str)]) -> Settings {
-    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 64]>());
+    let key = session_key_b64();
     let defaults = [
         ("DATABASE_URL", database_url),
         ("BIND", "127.0.0.1:0"),
