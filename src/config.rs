@@ -40,6 +40,9 @@ pub struct Settings {
     pub absolute_timeout: Duration,
     /// `SESSION_TOUCH_INTERVAL`: how often a session's expiry is written at most.
     pub touch_interval: Duration,
+    /// `MAX_SESSIONS_PER_MEMBER`: live sessions per member; signing in beyond it ends the
+    /// least recently seen.
+    pub max_sessions_per_member: u32,
     /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
     pub frontend: Frontend,
 }
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Settings {
             .field("idle_timeout", &self.idle_timeout)
             .field("absolute_timeout", &self.absolute_timeout)
             .field("touch_interval", &self.touch_interval)
+            .field("max_sessions_per_member", &self.max_sessions_per_member)
             .field("frontend", &self.frontend)
             .finish_non_exhaustive()
     }
@@ -141,6 +145,18 @@ impl Settings {
                 "must be shorter than SESSION_IDLE_TIMEOUT",
             ));
         }
+        let max_sessions_per_member = match get("MAX_SESSIONS_PER_MEMBER") {
+            None => 10,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(bad(
+                        "MAX_SESSIONS_PER_MEMBER",
+                        format!("{text:?} is not a whole number of at least 1"),
+                    ))
+                }
+            },
+        };
         let public_origin = get("PUBLIC_ORIGIN")
             .map(|text| {
                 Origin::parse(text.trim()).ok_or_else(|| {
@@ -165,6 +181,7 @@ impl Settings {
             idle_timeout,
             absolute_timeout,
             touch_interval,
+            max_sessions_per_member,
             frontend: Frontend {
                 public_origin,
                 trusted_proxies,
@@ -216,6 +233,7 @@ mod tests {
         assert_eq!(s.idle_timeout, Duration::from_secs(1800));
         assert_eq!(s.absolute_timeout, Duration::from_secs(12 * 3600));
         assert_eq!(s.touch_interval, Duration::from_secs(60));
+        assert_eq!(s.max_sessions_per_member, 10);
         assert!(!s.secure_cookies());
         assert!(s.frontend.public_origin.is_none());
         assert!(s.frontend.trusted_proxies.is_empty());
@@ -258,6 +276,9 @@ mod tests {
             ("SESSION_IDLE_TIMEOUT", "soon"),
             ("SESSION_ABSOLUTE_TIMEOUT", "0s"),
             ("SESSION_TOUCH_INTERVAL", "1h"),
+            ("MAX_SESSIONS_PER_MEMBER", "0"),
+            ("MAX_SESSIONS_PER_MEMBER", "ten"),
+            ("MAX_SESSIONS_PER_MEMBER", "-3"),
             ("PUBLIC_ORIGIN", "portal.example.com"),
             ("PUBLIC_ORIGIN", "https://portal.example.com/app"),
             ("PUBLIC_ORIGIN", "ftp://portal.example.com"),

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use mysql_async::prelude::{FromValue, Queryable};
-use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row};
+use mysql_async::{
+    Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row, Transaction, TxOpts,
+};
 
 /// Connections per worker pool unless the URL says otherwise. There is one worker per core, so
 /// this allows 4 statements per core in flight: measured on 2 cores, 16 per worker cost 17 %
@@ -50,6 +52,19 @@ impl DbError {
             source => Self::Unavailable {
                 op,
                 source: Some(source),
+            },
+        }
+    }
+
+    /// Wrap a session store error met inside one of the app's transactions.
+    pub fn from_store(op: &'static str) -> impl FnOnce(actix_session_mysql::StoreError) -> Self {
+        use actix_session_mysql::StoreError;
+        move |error| match error {
+            StoreError::Database { source, .. } => Self::from_driver(op)(source),
+            StoreError::Timeout { .. } => Self::Unavailable { op, source: None },
+            other => Self::Query {
+                op,
+                source: mysql_async::Error::Other(other.to_string().into()),
             },
         }
     }
@@ -136,6 +151,27 @@ async fn exec_with<T>(
             .await
             .map_err(DbError::from_driver(op))?;
         Ok(outcome(&conn))
+    })
+    .await
+}
+
+/// Run `work` in a transaction on a pooled connection and commit it if `work` succeeds (an
+/// error rolls it back). The wait for the connection, `work` and the commit share one
+/// [`OPERATION_TIMEOUT`].
+pub async fn transaction<T>(
+    pool: &Pool,
+    op: &'static str,
+    work: impl AsyncFnOnce(&mut Transaction<'_>) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    bounded(op, async {
+        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(DbError::from_driver(op))?;
+        let value = work(&mut tx).await?;
+        tx.commit().await.map_err(DbError::from_driver(op))?;
+        Ok(value)
     })
     .await
 }

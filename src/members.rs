@@ -1,5 +1,7 @@
 //! Members and their authors: every SQL statement about them lives here.
 
+use actix_session::storage::SessionKey;
+use actix_session_mysql::{MySqlSessionStore, SessionHandle};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
 use sha2::{Digest, Sha256};
@@ -138,22 +140,30 @@ pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(),
     .map(drop)
 }
 
-/// Store a new password and record it (`password_changed`, from `origin`) in one
-/// transaction: every session from before it is dead. Returns the new stamp, or `None` if
-/// there is no member `username`.
+/// What a password change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChanged {
+    /// The new credential stamp.
+    pub stamp: i64,
+    /// How many sessions were deleted.
+    pub sessions_revoked: u64,
+}
+
+/// Store a new password for `username`, delete every session of the member but `keep` (all
+/// of them when `None`) and record it (`password_changed`, from `origin`), in one transaction:
+/// the new hash never commits while an old session lives on, nor the other way round. Every
+/// way of changing a password goes through here (the password form, `user set-password`).
+/// Returns `None` if there is no member `username`.
 pub async fn change_password(
     pool: &Pool,
+    store: &MySqlSessionStore,
     username: &str,
     hash: &str,
+    keep: Option<&SessionKey>,
     origin: &Origin,
-) -> Result<Option<i64>, DbError> {
+) -> Result<Option<PasswordChanged>, DbError> {
     const OP: &str = "change password";
-    let changed = db::bounded(OP, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(DbError::from_driver(OP))?;
+    db::transaction(pool, OP, async |tx| {
         tx.exec_drop(
             "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6)
              WHERE id = ?",
@@ -162,16 +172,21 @@ pub async fn change_password(
         .await
         .map_err(DbError::from_driver(OP))?;
         if tx.affected_rows() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        events::record_in(&mut tx, username, EventKind::PasswordChanged, origin)
+        let sessions_revoked = store
+            .revoke_user_sessions_in(tx, username, keep)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        events::record_in(tx, username, EventKind::PasswordChanged, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
-        tx.commit().await.map_err(DbError::from_driver(OP))?;
-        Ok(true)
+        Ok(Some(PasswordChanged {
+            stamp: password_stamp(hash),
+            sessions_revoked,
+        }))
     })
-    .await?;
-    Ok(changed.then(|| password_stamp(hash)))
+    .await
 }
 
 /// Store a new display name and profile and record it (`profile_changed`, from `origin`) in
@@ -184,12 +199,7 @@ pub async fn update_profile(
     origin: &Origin,
 ) -> Result<bool, DbError> {
     const OP: &str = "update profile";
-    db::bounded(OP, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(DbError::from_driver(OP))?;
+    db::transaction(pool, OP, async |tx| {
         // Matched rows, not changed ones (the pool sets CLIENT_FOUND_ROWS): saving the same
         // values still finds the member.
         tx.exec_drop(
@@ -202,11 +212,61 @@ pub async fn update_profile(
         if tx.affected_rows() == 0 {
             return Ok(false);
         }
-        events::record_in(&mut tx, username, EventKind::ProfileChanged, origin)
+        events::record_in(tx, username, EventKind::ProfileChanged, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
-        tx.commit().await.map_err(DbError::from_driver(OP))?;
         Ok(true)
+    })
+    .await
+}
+
+/// Sign out one of `username`'s sessions (by its handle) and record it (`session_revoked`)
+/// in one transaction. Returns `false`, recording nothing, if the handle is not one of the
+/// member's sessions.
+pub async fn revoke_session(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    handle: &SessionHandle,
+    origin: &Origin,
+) -> Result<bool, DbError> {
+    const OP: &str = "revoke session";
+    db::transaction(pool, OP, async |tx| {
+        let revoked = store
+            .revoke_session_in(tx, username, handle)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        if revoked {
+            events::record_in(tx, username, EventKind::SessionRevoked, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Sign out every session of `username` but `keep` and record it (`session_revoked`, if any
+/// was) in one transaction. Returns how many were signed out.
+pub async fn revoke_other_sessions(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    keep: &SessionKey,
+    origin: &Origin,
+) -> Result<u64, DbError> {
+    const OP: &str = "revoke other sessions";
+    db::transaction(pool, OP, async |tx| {
+        let revoked = store
+            .revoke_user_sessions_in(tx, username, Some(keep))
+            .await
+            .map_err(DbError::from_store(OP))?;
+        if revoked > 0 {
+            events::record_in(tx, username, EventKind::SessionRevoked, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
+        Ok(revoked)
     })
     .await
 }

@@ -21,12 +21,12 @@ use actix_session::{Session, SessionExt};
 use actix_session_mysql::SessionRecord;
 use actix_web::cookie::{CookieJar, Key};
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::csrf;
 use crate::errors::AppError;
+use crate::events::Origin;
 use crate::members::Member;
 
 /// The session cookie's name.
@@ -37,9 +37,6 @@ const MEMBER: &str = "member";
 const USER_AGENT: &str = "ua";
 const IP: &str = "ip";
 const FLASH: &str = "flash";
-
-/// The longest user agent kept: the header is the client's to make as long as it likes.
-const USER_AGENT_MAX: usize = 512;
 
 /// This request's session, read and written through typed accessors.
 #[derive(Clone)]
@@ -123,20 +120,10 @@ impl TypedSession {
             .map_err(|e| AppError::Internal(anyhow::anyhow!("identity login failed: {e}")))?;
         self.0.insert(CSRF, csrf::random_token())?;
         self.remember_member(member, SystemTime::now())?;
-        let ua = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        self.0.insert(
-            USER_AGENT,
-            ua.chars().take(USER_AGENT_MAX).collect::<String>(),
-        )?;
-        let ip = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
-        self.0.insert(IP, ip)?;
+        // The same IP and bounded user agent as the activity page records.
+        let origin = Origin::of(req);
+        self.0.insert(USER_AGENT, origin.user_agent)?;
+        self.0.insert(IP, origin.ip)?;
         Ok(())
     }
 
@@ -184,7 +171,7 @@ struct StoredMember {
 /// Where a stored session was opened: the user agent and IP remembered at sign-in.
 #[derive(Debug, Clone, Default)]
 pub struct Device {
-    /// The raw `User-Agent` (at most [`USER_AGENT_MAX`] characters).
+    /// The raw `User-Agent` (at most [`crate::events::USER_AGENT_MAX`] characters).
     pub user_agent: String,
     /// The client's IP address, as text.
     pub ip: String,

@@ -126,6 +126,7 @@ fn server(
             hasher: hasher.clone(),
             key: settings.session_key.clone(),
             member_recheck: settings.touch_interval,
+            max_sessions: settings.max_sessions_per_member,
         });
         let sessions =
             SessionMiddleware::builder(state.store.clone(), settings.session_key.clone())

@@ -22,6 +22,8 @@ pub struct AppState {
     /// How old a session's member snapshot may get before the member row is read again (the
     /// touch interval: a changed password or profile reaches every device within it).
     pub member_recheck: Duration,
+    /// `MAX_SESSIONS_PER_MEMBER`.
+    pub max_sessions: u32,
 }
 
 impl std::fmt::Debug for AppState {

@@ -79,20 +79,26 @@ pub async fn submit(
         }
     };
     let hash = state.hasher.hash(new_password.into_inner()).await?;
-    let Some(stamp) = members::change_password(&state.pool, user, &hash, &origin).await? else {
+    // Every other session is deleted in the same transaction as the hash update; without a
+    // readable cookie (cannot happen behind require_member) none is kept.
+    let keep = current_session_key(&req, &state.key);
+    let changed = members::change_password(
+        &state.pool,
+        &state.store,
+        user,
+        &hash,
+        keep.as_ref(),
+        &origin,
+    )
+    .await?;
+    let Some(changed) = changed else {
         // The member was deleted meanwhile: the session has no one left to be.
         identity.logout();
         return Ok(see_other("/login"));
     };
     let member = Member {
-        password_stamp: stamp,
+        password_stamp: changed.stamp,
         ..current.member.clone()
-    };
-    // The stamp alone already kills other sessions at their next request; deleting their
-    // rows now also takes them off the devices page and out of the table.
-    match current_session_key(&req, &state.key) {
-        Some(key) => state.store.revoke_other_sessions(user, &key).await?,
-        None => state.store.revoke_user_sessions(user).await?,
     };
     session.renew_after_password_change(&member)?;
     session.flash("Your password has been changed. Other devices were signed out.")?;

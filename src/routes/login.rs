@@ -82,6 +82,11 @@ pub async fn submit(
     let account = account.as_ref().map(Username::as_str);
     match check_sign_in(&state, account, password, &origin).await? {
         PasswordCheck::Accepted(member) => {
+            // At most MAX_SESSIONS_PER_MEMBER sessions, the new one included. Its row is
+            // inserted by actix-session's middleware only after this handler returns, so the
+            // room is made now: keep the max − 1 most recently seen others, end the rest.
+            let others = u64::from(state.max_sessions.saturating_sub(1));
+            state.store.trim_user_sessions(&member.id, others).await?;
             session.sign_in(&req, &member)?;
             Ok(see_other(&next))
         }

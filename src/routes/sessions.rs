@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::auth::CurrentMember;
 use crate::csrf::MemberForm;
 use crate::errors::AppError;
-use crate::events::{self, EventKind, Origin};
+use crate::events::Origin;
+use crate::members;
 use crate::session::{current_session_key, Device, TypedSession};
 use crate::state::AppState;
 use crate::templates::{render, Layout, SessionView, SessionsPage};
@@ -83,18 +84,15 @@ pub async fn revoke(
         .required("session")?
         .parse()
         .map_err(|_| AppError::BadRequest("not a session handle"))?;
-    if state
-        .store
-        .revoke_session(&current.member.id, &handle)
-        .await?
+    if members::revoke_session(
+        &state.pool,
+        &state.store,
+        &current.member.id,
+        &handle,
+        &origin,
+    )
+    .await?
     {
-        events::record(
-            &state.pool,
-            &current.member.id,
-            EventKind::SessionRevoked,
-            &origin,
-        )
-        .await?;
         session.flash("That device has been signed out.")?;
     }
     Ok(see_other("/sessions"))
@@ -111,19 +109,14 @@ pub async fn revoke_others(
 ) -> Result<HttpResponse, AppError> {
     let key = current_session_key(&req, &state.key)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("signed in without a session cookie")))?;
-    let revoked = state
-        .store
-        .revoke_other_sessions(&current.member.id, &key)
-        .await?;
-    if revoked > 0 {
-        events::record(
-            &state.pool,
-            &current.member.id,
-            EventKind::SessionRevoked,
-            &origin,
-        )
-        .await?;
-    }
+    let revoked = members::revoke_other_sessions(
+        &state.pool,
+        &state.store,
+        &current.member.id,
+        &key,
+        &origin,
+    )
+    .await?;
     let message = match revoked {
         0 => "No other device was signed in.".to_owned(),
         1 => "1 other device has been signed out.".to_owned(),

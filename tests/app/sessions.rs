@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::support::{csrf_in, spawn_app};
+use crate::support::{csrf_in, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn members_see_and_revoke_their_own_sessions_only() {
@@ -78,4 +78,50 @@ async fn revoke_others_keeps_this_device() {
     let page = app.get_html("/sessions").await;
     assert!(page.contains("2 other devices have been signed out."));
     assert!(page.contains("This device"));
+}
+
+#[tokio::test]
+async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
+    let app = spawn_app_with(&[("MAX_SESSIONS_PER_MEMBER", "3")]).await;
+    app.register_elsewhere("nico", "Nico", "nicos password")
+        .await;
+    app.register_elsewhere("olaf", "Olaf", "olafs password")
+        .await;
+    // Three devices, kept; the registration's session is the oldest.
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        let device = app.new_visitor();
+        let r = device.sign_in("nico", "nicos password").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        devices.push(device);
+        assert!(app.session_count("nico").await <= 3, "never over the cap");
+    }
+    assert_eq!(app.session_count("nico").await, 3);
+    // The first device was seen last a while ago, the others just now.
+    app.exec(
+        "UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 10 MINUTE
+         WHERE user_id = 'nico' ORDER BY created_at LIMIT 1",
+    )
+    .await;
+
+    // A fourth sign-in: still three, and the least recently seen device is the one signed out.
+    app.sign_in("nico", "nicos password").await;
+    assert_eq!(app.session_count("nico").await, 3);
+    let statuses = {
+        let mut v = Vec::new();
+        for device in &devices {
+            v.push(device.get("/").await.status());
+        }
+        v
+    };
+    assert_eq!(
+        statuses,
+        [StatusCode::SEE_OTHER, StatusCode::OK, StatusCode::OK]
+    );
+    assert_eq!(app.get("/").await.status(), StatusCode::OK, "the new one");
+    assert_eq!(
+        app.session_count("olaf").await,
+        1,
+        "other members keep theirs"
+    );
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Pool, Row};
+use mysql_async::{Conn, Pool, Row, Transaction};
 
 use crate::builder::{MySqlSessionStoreBuilder, Source};
 use crate::error::StoreError;
@@ -218,6 +218,75 @@ impl MySqlSessionStore {
             (user_id,),
         )
         .await
+    }
+
+    /// Keep at most `keep` sessions of `user_id` — the most recently seen live ones — and
+    /// delete the rest (expired rows of the user included). Returns how many were deleted.
+    ///
+    /// This is the building block of a cap on sessions per user. To cap at `max` including a
+    /// session that is about to be created (a sign-in, whose row actix-session inserts only
+    /// after the handler returns), call it with `max - 1` before the new session is saved.
+    /// "Recently seen" is as precise as the [touch interval]. Two sign-ins of one user at the
+    /// very same moment may each leave room for themselves and briefly end one over the cap;
+    /// the next sign-in trims it again.
+    ///
+    /// [touch interval]: MySqlSessionStoreBuilder::touch_interval
+    pub async fn trim_user_sessions(&self, user_id: &str, keep: u64) -> Result<u64, StoreError> {
+        self.delete_where(
+            "trim_user_sessions",
+            &self.inner.queries.trim_user,
+            (user_id, keep),
+        )
+        .await
+    }
+
+    /// [`revoke_session`](Self::revoke_session) inside the caller's transaction, so the
+    /// revocation commits or rolls back with the caller's own statements (e.g. an audit row).
+    /// The caller bounds the transaction's time.
+    pub async fn revoke_session_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        user_id: &str,
+        handle: &SessionHandle,
+    ) -> Result<bool, StoreError> {
+        let id = handle.0;
+        tx.exec_drop(
+            &self.inner.queries.revoke_one,
+            (user_id, &id.as_bytes()[..]),
+        )
+        .await
+        .map_err(StoreError::db("revoke_session_in"))?;
+        self.inner.touch.forget(&id);
+        Ok(tx.affected_rows() > 0)
+    }
+
+    /// Revoke every session of `user_id` but `keep`, if given, inside the caller's
+    /// transaction: e.g. a password change, whose new hash must not commit without the old
+    /// sessions gone, nor the other way round. Returns how many were revoked. The caller bounds
+    /// the transaction's time.
+    pub async fn revoke_user_sessions_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "revoke_user_sessions_in";
+        let done = match keep {
+            Some(keep) => {
+                let keep = SessionId::of(keep);
+                tx.exec_drop(
+                    &self.inner.queries.revoke_others,
+                    (user_id, &keep.as_bytes()[..]),
+                )
+                .await
+            }
+            None => {
+                tx.exec_drop(&self.inner.queries.revoke_all, (user_id,))
+                    .await
+            }
+        };
+        done.map_err(StoreError::db(OP))?;
+        Ok(tx.affected_rows())
     }
 
     /// Run a `DELETE`; returns how many rows it deleted.

@@ -180,3 +180,118 @@ async fn user_id_column_holds_the_plain_id() {
     }
     assert_eq!(count(&pool, TABLE).await, before);
 }
+
+#[tokio::test]
+async fn trimming_keeps_the_most_recently_seen_live_sessions() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    // alice's five sessions, seen 5, 4, 3, 2 and 1 minutes ago, and an expired one seen now.
+    let mut alice = Vec::new();
+    for minutes_ago in (1..=5).rev() {
+        let key = store.save(user_state("alice"), &TTL).await.unwrap();
+        set_row(
+            store.pool(),
+            TABLE,
+            &key,
+            &format!("last_seen_at = UTC_TIMESTAMP(6) - INTERVAL {minutes_ago} MINUTE"),
+        )
+        .await;
+        alice.push(key);
+    }
+    let expired = store.save(user_state("alice"), &TTL).await.unwrap();
+    set_row(
+        store.pool(),
+        TABLE,
+        &expired,
+        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+    let bob = store.save(user_state("bob"), &TTL).await.unwrap();
+    let anon = store.save(state(&[("counter", "1")]), &TTL).await.unwrap();
+
+    // Room for more: nothing goes.
+    assert_eq!(store.trim_user_sessions("alice", 6).await.unwrap(), 0);
+
+    // Keep three: the two least recently seen and the expired row go.
+    assert_eq!(store.trim_user_sessions("alice", 3).await.unwrap(), 3);
+    assert!(row_of(store.pool(), TABLE, &expired).await.is_none());
+    let left: HashSet<String> = store
+        .list_user_sessions("alice")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.handle.to_string())
+        .collect();
+    let newest: HashSet<String> = alice[2..]
+        .iter()
+        .map(|k| SessionHandle::of(k).to_string())
+        .collect();
+    assert_eq!(left, newest);
+    assert_eq!(store.load(&alice[0]).await.unwrap(), None);
+    assert!(store.load(&alice[4]).await.unwrap().is_some());
+
+    // Nobody else's sessions are touched; keep 0 empties the user.
+    assert_eq!(store.trim_user_sessions("alice", 0).await.unwrap(), 3);
+    assert!(store.load(&bob).await.unwrap().is_some());
+    assert!(store.load(&anon).await.unwrap().is_some());
+    assert_eq!(count(store.pool(), TABLE).await, 2);
+    assert_eq!(store.trim_user_sessions("nobody", 0).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn revocations_inside_a_transaction_commit_and_roll_back_with_it() {
+    use mysql_async::TxOpts;
+
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let keep = store.save(user_state("alice"), &TTL).await.unwrap();
+    let other = store.save(user_state("alice"), &TTL).await.unwrap();
+    let bob = store.save(user_state("bob"), &TTL).await.unwrap();
+    let before = rows(store.pool(), TABLE).await;
+    let mut conn = store.pool().get_conn().await.unwrap();
+
+    // Rolled back: nothing changes.
+    let mut tx = conn.start_transaction(TxOpts::default()).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_user_sessions_in(&mut tx, "alice", Some(&keep))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .revoke_session_in(&mut tx, "alice", &SessionHandle::of(&keep))
+        .await
+        .unwrap());
+    tx.rollback().await.unwrap();
+    assert_eq!(rows(store.pool(), TABLE).await, before);
+
+    // Committed.
+    let mut tx = conn.start_transaction(TxOpts::default()).await.unwrap();
+    assert!(!store
+        .revoke_session_in(&mut tx, "alice", &SessionHandle::of(&bob))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .revoke_user_sessions_in(&mut tx, "alice", Some(&keep))
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert!(store.load(&keep).await.unwrap().is_some());
+    assert_eq!(store.load(&other).await.unwrap(), None);
+
+    let mut tx = conn.start_transaction(TxOpts::default()).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_user_sessions_in(&mut tx, "alice", None)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.load(&keep).await.unwrap(), None);
+    assert!(store.load(&bob).await.unwrap().is_some());
+}
