@@ -1,15 +1,22 @@
-//! The command line: `serve` (default), `migrate`, `user add NAME`, `sessions purge-expired`.
+//! The command line: `serve` (default), `migrate`, `user add|set-password|delete NAME`,
+//! `sessions list|revoke NAME`, `sessions purge-expired`.
+//!
+//! Commands report what they did on stdout, one line per fact; errors go to stderr as one line
+//! and a non-zero exit (see `main`).
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write as _};
 
+use actix_session_mysql::MySqlSessionStore;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mysql_async::Pool;
 
 use crate::config::Settings;
 use crate::domain::{DisplayName, NewPassword, Username};
+use crate::events::Origin;
 use crate::members::{self, CreateError};
 use crate::password::Hasher;
+use crate::session::Device;
 use crate::startup::{prepare_database, Application};
 
 /// Members sign in and are remembered by a server-side session stored in MySQL.
@@ -48,10 +55,31 @@ enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
+    /// Set a member's password (prompted for, or the first line of stdin) and sign the member
+    /// out everywhere.
+    SetPassword {
+        /// The username.
+        name: String,
+    },
+    /// Delete a member with its author, sessions and security events.
+    Delete {
+        /// The username.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum SessionsCommand {
+    /// List a member's live sessions: created, last seen, IP, browser.
+    List {
+        /// The username.
+        name: String,
+    },
+    /// Sign a member out everywhere.
+    Revoke {
+        /// The username.
+        name: String,
+    },
     /// Delete every expired session (and stale sign-in throttle rows) now.
     PurgeExpired,
 }
@@ -90,6 +118,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Add { name, display_name },
         } => add_user(&settings, &name, display_name.as_deref()).await,
+        Command::User {
+            command: UserCommand::SetPassword { name },
+        } => set_password(&settings, &name).await,
+        Command::User {
+            command: UserCommand::Delete { name },
+        } => delete_user(&settings, &name).await,
+        Command::Sessions {
+            command: SessionsCommand::List { name },
+        } => list_sessions(&settings, &name).await,
+        Command::Sessions {
+            command: SessionsCommand::Revoke { name },
+        } => revoke_sessions(&settings, &name).await,
         Command::Sessions {
             command: SessionsCommand::PurgeExpired,
         } => {
@@ -126,6 +166,133 @@ async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> any
         Err(CreateError::Taken) => anyhow::bail!("the username {} is taken", username.as_str()),
         Err(CreateError::Db(e)) => Err(e.into()),
     }
+}
+
+/// `name` canonicalised as at registration; a name that cannot be valid names nobody.
+fn member_name(name: &str) -> anyhow::Result<Username> {
+    Username::parse(name).map_err(|_| no_such_member(name))
+}
+
+fn no_such_member(name: &str) -> anyhow::Error {
+    anyhow::anyhow!("there is no member named {:?}", name.trim())
+}
+
+/// Print `line` on stdout (the command's report).
+fn report(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}").context("writing to stdout")
+}
+
+/// Run `work` on the prepared database, then close the pool whatever happened.
+async fn with_store<T>(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&MySqlSessionStore) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let (_, store) = prepare_database(settings).await?;
+    let outcome = work(&store).await;
+    store.pool().clone().disconnect().await.ok();
+    outcome
+}
+
+async fn set_password(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let username = member_name(name)?;
+    let id = username.as_str();
+    with_store(settings, async |store| {
+        // Asked before the password, so a typo costs no typing.
+        if members::find(store.pool(), id).await?.is_none() {
+            return Err(no_such_member(name));
+        }
+        let password = read_password()?;
+        let hash = Hasher::new().hash(password.into_inner()).await?;
+        let changed = members::change_password(
+            store.pool(),
+            store,
+            id,
+            &hash,
+            None,
+            &Origin::command_line(),
+        )
+        .await?
+        .ok_or_else(|| no_such_member(name))?;
+        report(format_args!(
+            "password of {id} changed; {} signed out",
+            sessions(changed.sessions_revoked)
+        ))
+    })
+    .await
+}
+
+async fn delete_user(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let username = member_name(name)?;
+    let id = username.as_str();
+    with_store(settings, async |store| {
+        let deleted = members::delete(store.pool(), store, id)
+            .await?
+            .ok_or_else(|| no_such_member(name))?;
+        report(format_args!(
+            "member {id} deleted with its author, {} and {} security event{}",
+            sessions(deleted.sessions),
+            deleted.events,
+            if deleted.events == 1 { "" } else { "s" }
+        ))
+    })
+    .await
+}
+
+async fn list_sessions(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let username = member_name(name)?;
+    let id = username.as_str();
+    with_store(settings, async |store| {
+        if members::find(store.pool(), id).await?.is_none() {
+            return Err(no_such_member(name));
+        }
+        let records = store.list_user_sessions(id).await?;
+        let mut out = std::io::stdout().lock();
+        for record in &records {
+            let device = Device::of(record);
+            let (browser, os) = device.browser_and_os();
+            let ip = if device.ip.is_empty() {
+                "unknown"
+            } else {
+                device.ip.as_str()
+            };
+            writeln!(
+                out,
+                "created {}  last seen {}  IP {ip}  {browser} on {os}",
+                utc_minute(record.created_at),
+                utc_minute(record.last_seen_at),
+            )
+            .context("writing to stdout")?;
+        }
+        writeln!(out, "{id}: {}", sessions(records.len() as u64)).context("writing to stdout")
+    })
+    .await
+}
+
+async fn revoke_sessions(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let username = member_name(name)?;
+    let id = username.as_str();
+    with_store(settings, async |store| {
+        let revoked =
+            members::revoke_all_sessions(store.pool(), store, id, &Origin::command_line())
+                .await?
+                .ok_or_else(|| no_such_member(name))?;
+        report(format_args!("{id}: {} signed out", sessions(revoked)))
+    })
+    .await
+}
+
+fn sessions(n: u64) -> String {
+    match n {
+        1 => "1 session".to_owned(),
+        n => format!("{n} sessions"),
+    }
+}
+
+const UTC_MINUTE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+
+fn utc_minute(t: time::OffsetDateTime) -> String {
+    t.format(UTC_MINUTE).unwrap_or_default()
 }
 
 fn read_password() -> anyhow::Result<NewPassword> {

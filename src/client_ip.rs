@@ -8,8 +8,13 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use actix_web::HttpRequest;
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
 use ipnet::IpNet;
+
+use crate::origin::Frontend;
 
 /// The `TRUSTED_PROXIES` setting: addresses and CIDR blocks whose forwarding headers count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +95,30 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
         .or_else(|_| SocketAddr::from_str(entry).map(|a| a.ip()))
         .ok()
         .map(|ip| ip.to_canonical())
+}
+
+/// The client's address as an extractor: [`client_ip`] with the app's `TRUSTED_PROXIES` (the
+/// registered [`Frontend`]; without one, nobody is trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The client address of `req`.
+    pub fn of(req: &HttpRequest) -> Self {
+        Self(match req.app_data::<web::Data<Frontend>>() {
+            Some(frontend) => client_ip(req, &frontend.trusted_proxies),
+            None => peer_ip(req),
+        })
+    }
+}
+
+impl FromRequest for ClientIp {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub enum Environment {
     Production,
 }
 
+/// Sign-in attempts a minute per client IP unless `LOGIN_IP_LIMIT` says otherwise.
+pub const DEFAULT_LOGIN_IP_LIMIT: u32 = 30;
+
 /// The app's settings.
 #[derive(Clone)]
 pub struct Settings {
@@ -40,11 +43,15 @@ pub struct Settings {
     pub absolute_timeout: Duration,
     /// `SESSION_TOUCH_INTERVAL`: how often a session's expiry is written at most.
     pub touch_interval: Duration,
+    /// `LOGIN_IP_LIMIT`: sign-in attempts a minute per client IP; 0 turns the limit off.
+    pub login_ip_limit: u32,
     /// `MAX_SESSIONS_PER_MEMBER`: live sessions per member; signing in beyond it ends the
     /// least recently seen.
     pub max_sessions_per_member: u32,
     /// `PUBLIC_ORIGIN` and `TRUSTED_PROXIES`: how browsers reach the app.
     pub frontend: Frontend,
+    /// `METRICS_BIND`: where Prometheus metrics are served; `None` (the default) for nowhere.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -58,6 +65,7 @@ impl std::fmt::Debug for Settings {
             .field("touch_interval", &self.touch_interval)
             .field("max_sessions_per_member", &self.max_sessions_per_member)
             .field("frontend", &self.frontend)
+            .field("metrics_bind", &self.metrics_bind)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +120,23 @@ impl Settings {
             .trim()
             .parse()
             .map_err(|_| bad("BIND", "expected an address such as 127.0.0.1:8080"))?;
+        let metrics_bind: Option<SocketAddr> = get("METRICS_BIND")
+            .map(|text| {
+                text.trim().parse().map_err(|_| {
+                    bad(
+                        "METRICS_BIND",
+                        format!("{text:?} is not an address such as 127.0.0.1:9090"),
+                    )
+                })
+            })
+            .transpose()?;
+        // Port 0 asks for any free port, so two of them never collide.
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(bad(
+                "METRICS_BIND",
+                "must differ from BIND: metrics are never served on the public listener",
+            ));
+        }
         let (session_key, session_key_generated) = match get("SESSION_KEY") {
             Some(encoded) => (parse_key(encoded.trim())?, false),
             None if environment == Environment::Production => {
@@ -170,6 +195,15 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let login_ip_limit = match get("LOGIN_IP_LIMIT") {
+            None => DEFAULT_LOGIN_IP_LIMIT,
+            Some(text) => text.trim().parse::<u32>().map_err(|_| {
+                bad(
+                    "LOGIN_IP_LIMIT",
+                    format!("{text:?} is not a whole number of sign-ins a minute (0 turns it off)"),
+                )
+            })?,
+        };
         let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
             .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
         Ok(Self {
@@ -181,11 +215,13 @@ impl Settings {
             idle_timeout,
             absolute_timeout,
             touch_interval,
+            login_ip_limit,
             max_sessions_per_member,
             frontend: Frontend {
                 public_origin,
                 trusted_proxies,
             },
+            metrics_bind,
         })
     }
 
@@ -235,6 +271,7 @@ mod tests {
         assert_eq!(s.touch_interval, Duration::from_secs(60));
         assert_eq!(s.max_sessions_per_member, 10);
         assert!(!s.secure_cookies());
+        assert_eq!(s.metrics_bind, None);
         assert!(s.frontend.public_origin.is_none());
         assert!(s.frontend.trusted_proxies.is_empty());
     }
@@ -252,6 +289,17 @@ mod tests {
         );
         assert!(s.frontend.trusted_proxies.contains([10, 1, 2, 3].into()));
         assert!(!s.frontend.trusted_proxies.contains([11, 1, 2, 3].into()));
+    }
+
+    #[test]
+    fn metrics_get_a_listener_of_their_own() {
+        let s = settings(&[("METRICS_BIND", "127.0.0.1:9090")]).expect("metrics");
+        assert_eq!(
+            s.metrics_bind,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        let s = settings(&[("BIND", "127.0.0.1:0"), ("METRICS_BIND", "127.0.0.1:0")]);
+        assert!(s.is_ok(), "two random ports never collide");
     }
 
     #[test]
@@ -284,6 +332,8 @@ mod tests {
             ("PUBLIC_ORIGIN", "ftp://portal.example.com"),
             ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("METRICS_BIND", "9090"),
+            ("METRICS_BIND", "127.0.0.1:8080"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

@@ -1,10 +1,12 @@
 //! The one throttled password check, used by sign-in and by the change-password form.
 //!
-//! Order matters: the attempt is counted (and possibly refused) by [`throttle::attempt`]
-//! before any hashing, the credentials are read, the password is verified (against a dummy
-//! hash for a name nobody has, so unknown accounts cost the same time), and a success clears
-//! the throttle and upgrades an outdated hash.
+//! Order matters: the attempt is counted (and possibly refused) per client IP, in memory
+//! ([`crate::ip_limit`]), then per account by [`throttle::attempt`], before any hashing; then
+//! the credentials are read, the password is verified (against a dummy hash for a name nobody
+//! has, so unknown accounts cost the same time), and a success clears the throttle and
+//! upgrades an outdated hash.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::errors::AppError;
@@ -21,18 +23,23 @@ pub enum PasswordCheck {
     Accepted(Member),
     /// Wrong password, or no such member (the caller cannot tell, and must not say).
     Rejected,
-    /// Too many recent attempts on this account: not verified. Try again after this long.
+    /// Too many recent attempts on this account or from this client IP: not verified. Try
+    /// again after this long.
     Throttled(Duration),
 }
 
-/// Check `password` for `account`, a canonical username (see [`crate::domain::Username`]), or
+/// Check `password` from `client` for `account`, a canonical username (see [`crate::domain::Username`]), or
 /// `None` for a name that cannot exist: that is verified against the dummy hash and rejected,
 /// so it costs what a real account costs and never reaches one.
 pub async fn check_password(
     state: &AppState,
+    client: IpAddr,
     account: Option<&str>,
     password: &str,
 ) -> Result<PasswordCheck, AppError> {
+    if let Err(wait) = state.ip_limit.attempt(client) {
+        return Ok(PasswordCheck::Throttled(wait));
+    }
     let Some(account) = account else {
         state.hasher.verify(password.to_owned(), None).await?;
         return Ok(PasswordCheck::Rejected);
@@ -66,11 +73,12 @@ pub async fn check_password(
 /// the account exists, so a name nobody has costs the same and the response never tells.
 pub async fn check_sign_in(
     state: &AppState,
+    client: IpAddr,
     account: Option<&str>,
     password: &str,
     origin: &Origin,
 ) -> Result<PasswordCheck, AppError> {
-    let check = check_password(state, account, password).await?;
+    let check = check_password(state, client, account, password).await?;
     let Some(account) = account else {
         return Ok(check);
     };

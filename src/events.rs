@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Row, Transaction};
 use time::PrimitiveDateTime;
 
+use crate::client_ip::ClientIp;
 use crate::db::{self, DbError};
 use crate::errors::AppError;
-use crate::origin::Frontend;
 
 /// How long events are kept.
 pub const RETENTION_DAYS: u32 = 90;
@@ -140,11 +140,7 @@ impl FromRequest for Origin {
 /// The client's IP address: the peer, or what a trusted proxy says it forwarded for
 /// (`TRUSTED_PROXIES`, see [`crate::client_ip`]).
 fn client_ip(req: &HttpRequest) -> String {
-    let ip = match req.app_data::<web::Data<Frontend>>() {
-        Some(frontend) => crate::client_ip::client_ip(req, &frontend.trusted_proxies),
-        None => crate::client_ip::peer_ip(req),
-    };
-    ip.to_string()
+    ClientIp::of(req).0.to_string()
 }
 
 /// One event, as the activity page shows it.

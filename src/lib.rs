@@ -4,9 +4,10 @@
 //!
 //! | module | what lives there | may touch |
 //! | --- | --- | --- |
-//! | [`cli`] | the command line (`serve`, `migrate`, `user add`, `sessions purge-expired`) | everything |
+//! | [`cli`] | the command line (`serve`, `migrate`, `user add, set-password, delete`, `sessions list, revoke, purge-expired`) | everything |
 //! | [`config`] | settings from the environment | nothing |
 //! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
+//! | [`metrics`] | Prometheus metrics, their listener, the timed session store, store upkeep | the store |
 //! | [`middleware`] | security headers, HTML error pages | `errors` |
 //! | [`routes`] | the route table and thin HTTP handlers, one module per page | the modules below |
 //! | [`state`] | [`state::AppState`], what handlers share | nothing |
@@ -18,6 +19,7 @@
 //! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
 //! | [`members`] | every SQL statement about members and authors | the database |
 //! | [`events`] | security events (the activity page): every SQL statement about them | the database |
+//! | [`ip_limit`] | the per-IP limit on sign-in attempts, in memory | nothing |
 //! | [`throttle`] | sign-in throttling kept in MySQL | the database |
 //! | [`password`] | argon2id hashing off the async workers | CPU only |
 //! | [`domain`] | validated input types | nothing |
@@ -37,7 +39,9 @@ pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod events;
+pub mod ip_limit;
 pub mod members;
+pub mod metrics;
 pub mod middleware;
 pub mod origin;
 pub mod password;

@@ -271,5 +271,90 @@ pub async fn revoke_other_sessions(
     .await
 }
 
+/// Sign out every session of `username` and record it (`session_revoked`, if any was), in one
+/// transaction. Returns how many were signed out, or `None` if there is no member `username`.
+pub async fn revoke_all_sessions(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    origin: &Origin,
+) -> Result<Option<u64>, DbError> {
+    const OP: &str = "revoke all sessions";
+    db::transaction(pool, OP, async |tx| {
+        let exists: Option<u8> = tx
+            .exec_first("SELECT 1 FROM member WHERE id = ?", (username,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let revoked = store
+            .revoke_user_sessions_in(tx, username, None)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        if revoked > 0 {
+            events::record_in(tx, username, EventKind::SessionRevoked, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
+        Ok(Some(revoked))
+    })
+    .await
+}
+
+/// What deleting a member removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    /// Sessions signed out.
+    pub sessions: u64,
+    /// Security events deleted with the member.
+    pub events: u64,
+}
+
+/// Delete the member `username`, its author, its sessions and its security events, in one
+/// transaction. Returns `None` if there is no member `username`.
+pub async fn delete(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+) -> Result<Option<Deleted>, DbError> {
+    const OP: &str = "delete member";
+    db::transaction(pool, OP, async |tx| {
+        let author: Option<u64> = tx
+            .exec_first(
+                "SELECT author_id FROM member WHERE id = ? FOR UPDATE",
+                (username,),
+            )
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        let Some(author) = author else {
+            return Ok(None);
+        };
+        let sessions = store
+            .revoke_user_sessions_in(tx, username, None)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        // Counted for the report only; the foreign key deletes them with the member.
+        let events: Option<u64> = tx
+            .exec_first(
+                "SELECT COUNT(*) FROM security_events WHERE member_id = ?",
+                (username,),
+            )
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop("DELETE FROM member WHERE id = ?", (username,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop("DELETE FROM author WHERE id = ?", (author,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        Ok(Some(Deleted {
+            sessions,
+            events: events.unwrap_or(0),
+        }))
+    })
+    .await
+}
+
 /// MySQL's and MariaDB's "Duplicate entry for key".
 const ER_DUP_ENTRY: u16 = 1062;

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use actix_identity::IdentityMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
-use actix_session_mysql::{CleanupTask, MySqlSessionStore};
+use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::{time::Duration as CookieDuration, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -18,6 +18,8 @@ use crate::config::Settings;
 use crate::csrf::{self, CsrfSigner};
 use crate::db;
 use crate::events;
+use crate::ip_limit::SignInIpLimit;
+use crate::metrics::{self, Metrics, StoreUpkeep, TimedStore};
 use crate::middleware::{error_pages, security_headers};
 use crate::password::Hasher;
 use crate::routes;
@@ -27,6 +29,9 @@ use crate::throttle;
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
+
+/// How often expired sessions are deleted.
+pub const SESSION_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Create the database if needed, run the migrations, create the session table.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(Opts, MySqlSessionStore)> {
@@ -48,9 +53,12 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(Opts, MySq
 pub struct Application {
     port: u16,
     server: Server,
-    cleanup: CleanupTask,
+    metrics_port: Option<u16>,
+    metrics_server: Option<Server>,
+    upkeep: StoreUpkeep,
     throttle_purge: tokio::task::JoinHandle<()>,
     events_purge: tokio::task::JoinHandle<()>,
+    ip_limit_housekeeping: tokio::task::JoinHandle<()>,
     store: MySqlSessionStore,
 }
 
@@ -58,6 +66,7 @@ impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("port", &self.port)
+            .field("metrics_port", &self.metrics_port)
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +78,25 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("could not listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let cleanup = store.spawn_cleanup();
+        let metrics_listener = settings
+            .metrics_bind
+            .map(|addr| {
+                TcpListener::bind(addr)
+                    .with_context(|| format!("METRICS_BIND: could not listen on {addr}"))
+            })
+            .transpose()?;
+        let metrics_port = metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .transpose()?;
+        let metrics = Metrics::new();
+        let hasher = Hasher::new();
+        // Counting live sessions costs an index scan: only when someone can read the result.
+        let upkeep = StoreUpkeep::spawn(
+            store.clone(),
+            metrics_listener.is_some().then(|| metrics.clone()),
+            SESSION_CLEANUP_INTERVAL,
+        );
         let throttle_purge = throttle::spawn_purge(
             store.pool().clone(),
             std::time::Duration::from_secs(15 * 60),
@@ -78,13 +105,29 @@ impl Application {
             store.pool().clone(),
             std::time::Duration::from_secs(60 * 60),
         );
-        let server = server(listener, settings, opts, store.clone())?;
+        let ip_limit = SignInIpLimit::new(settings.login_ip_limit);
+        let ip_limit_housekeeping = ip_limit.spawn_housekeeping();
+        let metrics_server = metrics_listener
+            .map(|l| metrics::server(l, metrics.clone(), hasher.clone()))
+            .transpose()?;
+        let server = server(
+            listener,
+            settings,
+            opts,
+            store.clone(),
+            metrics,
+            hasher,
+            ip_limit,
+        )?;
         Ok(Self {
             port,
             server,
-            cleanup,
+            metrics_port,
+            metrics_server,
+            upkeep,
             throttle_purge,
             events_purge,
+            ip_limit_housekeeping,
             store,
         })
     }
@@ -94,12 +137,26 @@ impl Application {
         self.port
     }
 
+    /// The port of the metrics listener, if `METRICS_BIND` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the pools close.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let metrics_server = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let served = self.server.await;
-        self.cleanup.stop().await;
+        if let Some((handle, task)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        self.upkeep.stop().await;
         self.throttle_purge.abort();
         self.events_purge.abort();
+        self.ip_limit_housekeeping.abort();
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }
@@ -110,8 +167,10 @@ fn server(
     settings: Settings,
     opts: Opts,
     store: MySqlSessionStore,
+    metrics: Metrics,
+    hasher: Hasher,
+    ip_limit: SignInIpLimit,
 ) -> anyhow::Result<Server> {
-    let hasher = Hasher::new();
     let signer = web::Data::new(CsrfSigner::new(
         &settings.session_key,
         settings.secure_cookies(),
@@ -126,22 +185,24 @@ fn server(
             hasher: hasher.clone(),
             key: settings.session_key.clone(),
             member_recheck: settings.touch_interval,
+            ip_limit: ip_limit.clone(),
             max_sessions: settings.max_sessions_per_member,
+            metrics: metrics.clone(),
         });
-        let sessions =
-            SessionMiddleware::builder(state.store.clone(), settings.session_key.clone())
-                .cookie_name(SESSION_COOKIE.to_owned())
-                .cookie_path("/".to_owned())
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .cookie_secure(settings.secure_cookies())
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    BrowserSession::default()
-                        .state_ttl(cookie_duration(settings.idle_timeout))
-                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
-                )
-                .build();
+        let timed_store = TimedStore::new(state.store.clone(), metrics.clone());
+        let sessions = SessionMiddleware::builder(timed_store, settings.session_key.clone())
+            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_path("/".to_owned())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_secure(settings.secure_cookies())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(cookie_duration(settings.idle_timeout))
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build();
         let identity = IdentityMiddleware::builder()
             .login_deadline(Some(settings.absolute_timeout))
             .visit_deadline(None)
@@ -151,11 +212,13 @@ fn server(
             .app_data(signer.clone())
             .app_data(frontend.clone())
             .app_data(csrf::payload_config())
+            .app_data(metrics.clone())
             .wrap(identity)
             .wrap(sessions)
             .wrap(from_fn(error_pages))
             .wrap(security_headers())
             .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(from_fn(metrics::time_requests))
             .configure(routes::configure)
     })
     .listen(listener)?

@@ -6,6 +6,8 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
+use crate::ip_limit::SignInIpLimit;
+use crate::metrics::Metrics;
 use crate::password::Hasher;
 
 /// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime
@@ -22,8 +24,12 @@ pub struct AppState {
     /// How old a session's member snapshot may get before the member row is read again (the
     /// touch interval: a changed password or profile reaches every device within it).
     pub member_recheck: Duration,
+    /// Sign-in attempts per client IP, shared by all workers.
+    pub ip_limit: SignInIpLimit,
     /// `MAX_SESSIONS_PER_MEMBER`.
     pub max_sessions: u32,
+    /// The app's metrics (sign-in outcomes are counted by the handler).
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for AppState {

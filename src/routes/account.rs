@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::CurrentMember;
+use crate::client_ip::ClientIp;
 use crate::credentials::{check_password, PasswordCheck};
 use crate::csrf::MemberForm;
 use crate::domain::NewPassword;
@@ -52,7 +53,7 @@ pub async fn submit(
     let user = current.member.id.as_str();
 
     // Guessing the current password from a stolen session is throttled like sign-in.
-    match check_password(&state, Some(user), current_password).await? {
+    match check_password(&state, ClientIp::of(&req).0, Some(user), current_password).await? {
         PasswordCheck::Accepted(_) => {}
         PasswordCheck::Rejected => {
             return Ok(page(

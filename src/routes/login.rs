@@ -5,11 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::client_ip::ClientIp;
 use crate::credentials::{check_sign_in, PasswordCheck};
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{safe_next, Username};
 use crate::errors::AppError;
 use crate::events::Origin;
+use crate::metrics::SignIn;
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::{Layout, LoginPage};
@@ -61,6 +63,7 @@ pub async fn submit(
     form: PublicForm,
     session: TypedSession,
     origin: Origin,
+    client: ClientIp,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -80,7 +83,7 @@ pub async fn submit(
     // Canonicalised exactly as at registration; a name that fails that cannot be anyone's.
     let account = Username::parse(raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
-    match check_sign_in(&state, account, password, &origin).await? {
+    match check_sign_in(&state, client.0, account, password, &origin).await? {
         PasswordCheck::Accepted(member) => {
             // At most MAX_SESSIONS_PER_MEMBER sessions, the new one included. Its row is
             // inserted by actix-session's middleware only after this handler returns, so the
@@ -88,12 +91,19 @@ pub async fn submit(
             let others = u64::from(state.max_sessions.saturating_sub(1));
             state.store.trim_user_sessions(&member.id, others).await?;
             session.sign_in(&req, &member)?;
+            state.metrics.sign_in(SignIn::Success);
             Ok(see_other(&next))
         }
-        PasswordCheck::Rejected => Ok(reject(StatusCode::UNAUTHORIZED)),
-        PasswordCheck::Throttled(wait) => Ok(with_retry_after(
-            reject(StatusCode::TOO_MANY_REQUESTS),
-            wait,
-        )),
+        PasswordCheck::Rejected => {
+            state.metrics.sign_in(SignIn::Failure);
+            Ok(reject(StatusCode::UNAUTHORIZED))
+        }
+        PasswordCheck::Throttled(wait) => {
+            state.metrics.sign_in(SignIn::Throttled);
+            Ok(with_retry_after(
+                reject(StatusCode::TOO_MANY_REQUESTS),
+                wait,
+            ))
+        }
     }
 }

@@ -144,3 +144,154 @@ async fn serve_stops_gracefully_on_sigterm() {
     );
     assert!(!log.contains("panicked"));
 }
+
+/// Run the binary with `args`, `stdin` as its standard input.
+fn run(db: &TestDatabase, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = command(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    write!(child.stdin.take().unwrap(), "{stdin}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn admin_commands_manage_members_and_their_sessions() {
+    let db = TestDatabase::create().await;
+    for name in ["una", "vic"] {
+        let added = run(&db, &["user", "add", name], "a long password\n");
+        assert!(added.status.success(), "{added:?}");
+    }
+    let mut conn = db.pool().get_conn().await.unwrap();
+    let device = r#"{"actix_identity.user_id":"\"una\"","ua":"\"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\"","ip":"\"203.0.113.9\""}"#;
+    conn.exec_drop(
+        "INSERT INTO sessions (id, user_id, data, expires_at, created_at, last_seen_at)
+         VALUES (UNHEX(SHA2('u1', 256)), 'una', ?, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)),
+                (UNHEX(SHA2('u2', 256)), 'una', '{}', UTC_TIMESTAMP(6) + INTERVAL 1 HOUR,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)),
+                (UNHEX(SHA2('u3', 256)), 'una', '{}', UTC_TIMESTAMP(6) - INTERVAL 1 SECOND,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)),
+                (UNHEX(SHA2('v1', 256)), 'vic', '{}', UTC_TIMESTAMP(6) + INTERVAL 1 HOUR,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+        (device,),
+    )
+    .await
+    .unwrap();
+    let sessions_of = async |conn: &mut mysql_async::Conn, who: &str| -> u64 {
+        conn.exec_first(
+            "SELECT COUNT(*) FROM sessions WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)",
+            (who,),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    };
+
+    // Listing: one line per live session, then a summary; the name is canonicalised.
+    let listed = stdout_of(&run(&db, &["sessions", "list", " UNA "], ""));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 3, "{listed}");
+    assert!(
+        lines.iter().any(|l| l.contains("IP 203.0.113.9")
+            && l.contains("Firefox 120 on Linux")
+            && l.contains("created 2")
+            && l.contains("last seen 2")),
+        "{listed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("IP unknown  Unknown browser")),
+        "{listed}"
+    );
+    assert_eq!(lines[2], "una: 2 sessions");
+
+    // A new password signs the member out everywhere; the other member keeps its session.
+    // (The expired row would count as deleted too: purged first, as the cleanup task would.)
+    conn.query_drop("DELETE FROM sessions WHERE expires_at <= UTC_TIMESTAMP(6)")
+        .await
+        .unwrap();
+    let hash_before: String = conn
+        .query_first("SELECT password_hash FROM member WHERE id = 'una'")
+        .await
+        .unwrap()
+        .unwrap();
+    let set = stdout_of(&run(
+        &db,
+        &["user", "set-password", "una"],
+        "another long one\n",
+    ));
+    assert_eq!(set.trim(), "password of una changed; 2 sessions signed out");
+    let hash_after: String = conn
+        .query_first("SELECT password_hash FROM member WHERE id = 'una'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(hash_before, hash_after);
+    assert_eq!(sessions_of(&mut conn, "una").await, 0);
+    assert_eq!(sessions_of(&mut conn, "vic").await, 1);
+    let short = run(&db, &["user", "set-password", "una"], "short\n");
+    assert!(!short.status.success());
+
+    // Revoking: every session of that member, and nobody else's.
+    let revoked = stdout_of(&run(&db, &["sessions", "revoke", "vic"], ""));
+    assert_eq!(revoked.trim(), "vic: 1 session signed out");
+    assert_eq!(sessions_of(&mut conn, "vic").await, 0);
+
+    // Deleting: member, author, sessions and security events go together.
+    conn.query_drop(
+        "INSERT INTO sessions (id, user_id, data, expires_at, created_at, last_seen_at)
+         VALUES (UNHEX(SHA2('u4', 256)), 'una', '{}', UTC_TIMESTAMP(6) + INTERVAL 1 HOUR,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    )
+    .await
+    .unwrap();
+    let deleted = stdout_of(&run(&db, &["user", "delete", "una"], ""));
+    assert_eq!(
+        deleted.trim(),
+        "member una deleted with its author, 1 session and 1 security event",
+        "the password change was recorded"
+    );
+    for (table, left) in [
+        ("SELECT COUNT(*) FROM member", 1_u64),
+        ("SELECT COUNT(*) FROM author", 1),
+        ("SELECT COUNT(*) FROM sessions WHERE user_id = 'una'", 0),
+        (
+            "SELECT COUNT(*) FROM security_events WHERE member_id = 'una'",
+            0,
+        ),
+    ] {
+        let count: u64 = conn.query_first(table).await.unwrap().unwrap();
+        assert_eq!(count, left, "{table}");
+    }
+
+    // An unknown (or impossible) name: a non-zero exit, one line, nothing on stdout.
+    for args in [
+        &["user", "delete", "una"][..],
+        &["user", "set-password", "nobody"],
+        &["sessions", "list", "nobody"],
+        &["sessions", "revoke", "no such name!"],
+    ] {
+        let out = run(&db, args, "a long password\n");
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(errors[0].contains("there is no member named"), "{stderr}");
+    }
+}

@@ -23,6 +23,7 @@ pub(crate) struct Queries {
     pub(crate) touch: String,
     pub(crate) delete: String,
     pub(crate) delete_expired: String,
+    pub(crate) count_live: String,
     pub(crate) list_user: String,
     pub(crate) revoke_one: String,
     pub(crate) revoke_others: String,
@@ -83,6 +84,7 @@ impl Queries {
             delete_expired: format!(
                 "DELETE FROM {t} WHERE expires_at <= UTC_TIMESTAMP(6) ORDER BY expires_at LIMIT ?"
             ),
+            count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > UTC_TIMESTAMP(6)"),
             list_user: format!(
                 "SELECT id, data, created_at, last_seen_at, expires_at FROM {t}
                  WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)

@@ -161,6 +161,19 @@ impl MySqlSessionStore {
         }
     }
 
+    /// How many sessions are live (not expired), of every user and anonymous ones; for a
+    /// gauge sampled now and then. A range scan of the `expires_at` index: its cost grows
+    /// with the table, so do not call it per request.
+    pub async fn count_live_sessions(&self) -> Result<u64, StoreError> {
+        let sql = &self.inner.queries.count_live;
+        let count: Option<u64> = self
+            .run("count_live_sessions", async |conn| {
+                conn.query_first(sql).await
+            })
+            .await?;
+        Ok(count.unwrap_or(0))
+    }
+
     /// The live sessions of `user_id`, most recently seen first.
     pub async fn list_user_sessions(
         &self,

@@ -40,6 +40,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
     pub port: u16,
+    /// The metrics listener's port, with `METRICS_BIND` set.
+    pub metrics_port: Option<u16>,
     /// The app's database, as the server's administrator: what the rows say, whatever the
     /// app's pages show.
     pub pool: Pool,
@@ -73,12 +75,14 @@ impl TestApp {
             .await
             .unwrap();
         let port = app.port();
+        let metrics_port = app.metrics_port();
         let address = format!("http://127.0.0.1:{port}");
         tokio::spawn(app.run_until_stopped());
         Self {
             visitor: Visitor::new(&address, KeepAlive::Yes),
             address,
             port,
+            metrics_port,
             pool,
             _db: db,
         }

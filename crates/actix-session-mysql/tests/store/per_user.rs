@@ -295,3 +295,26 @@ async fn revocations_inside_a_transaction_commit_and_roll_back_with_it() {
     assert_eq!(store.load(&keep).await.unwrap(), None);
     assert!(store.load(&bob).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn live_sessions_are_counted_expired_ones_are_not() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    assert_eq!(store.count_live_sessions().await.unwrap(), 0);
+    let alice = store.save(user_state("alice"), &TTL).await.unwrap();
+    store.save(user_state("bob"), &TTL).await.unwrap();
+    store.save(state(&[("counter", "1")]), &TTL).await.unwrap();
+    assert_eq!(store.count_live_sessions().await.unwrap(), 3);
+    set_row(
+        store.pool(),
+        TABLE,
+        &alice,
+        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+    assert_eq!(
+        store.count_live_sessions().await.unwrap(),
+        2,
+        "an expired row is dead before cleanup removes it"
+    );
+}
