@@ -1,6 +1,6 @@
 //! Browser test: real headless Chromium driven through chromedriver (WebDriver), against the
-//! real server on a random port and a fresh database. Registers, signs out, signs in, and takes
-//! screenshots of the main pages.
+//! real server on a random port and a fresh database. Registers, signs out, signs in, edits the
+//! profile, reads the activity page, and takes screenshots of the main pages.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install chromium
 //! chromium-driver`); without them the test fails, it never skips. Screenshots go to
@@ -101,6 +101,41 @@ async fn register_sign_out_sign_in_in_a_real_browser() {
     browser.goto(&app.url("/account/password")).await;
     assert_eq!(browser.text("h1").await, "Change password");
     shots.take(&browser, "change-password-desktop").await;
+
+    // Profile: linked from the header; the new values show at once.
+    browser.click("nav a[href='/account/profile']").await;
+    browser.wait_for_url(&app.url("/account/profile")).await;
+    assert_eq!(browser.text("h1").await, "Your profile");
+    browser.clear("#name").await;
+    browser.type_into("#name", "Ada King").await;
+    browser
+        .type_into("#profile", "Countess of Lovelace. Wrote the first program.")
+        .await;
+    shots.take(&browser, "profile-desktop").await;
+    browser
+        .click("form[action='/account/profile'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+    assert_eq!(browser.text("h1").await, "Welcome, Ada King");
+    assert!(browser
+        .text(".profile")
+        .await
+        .contains("Countess of Lovelace"));
+
+    // Security activity: newest first, the profile change on top.
+    browser.click("nav a[href='/account/activity']").await;
+    browser.wait_for_url(&app.url("/account/activity")).await;
+    assert_eq!(browser.text("h1").await, "Security activity");
+    assert_eq!(
+        browser.text(".event:first-child strong").await,
+        "Profile changed"
+    );
+    assert!(browser
+        .text(".event[data-event='signout']")
+        .await
+        .contains("Signed out"));
+    shots.take(&browser, "activity-desktop").await;
+
     browser.goto(&app.url("/no/such/page")).await;
     assert_eq!(browser.text(".status").await, "404");
     shots.take(&browser, "not-found-desktop").await;
@@ -108,7 +143,7 @@ async fn register_sign_out_sign_in_in_a_real_browser() {
     // The home page on a phone.
     browser.resize(PHONE).await;
     browser.goto(&app.url("/")).await;
-    assert_eq!(browser.text("h1").await, format!("Welcome, {}", member.1));
+    assert_eq!(browser.text("h1").await, "Welcome, Ada King");
     shots.take(&browser, "home-phone").await;
 
     browser.quit().await;
