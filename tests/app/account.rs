@@ -4,20 +4,17 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{get_with_cookie, location, spawn_app, spawn_app_with};
+use crate::support::{location, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_password_change_signs_out_every_other_session() {
     let app = spawn_app().await;
-    app.member("nina", "Nina", "ninas password").await;
-    app.member_again("nina", "ninas password").await;
-    app.login("nina", "ninas password").await;
+    app.register_elsewhere("nina", "Nina", "ninas password")
+        .await;
+    app.sign_in_elsewhere("nina", "ninas password").await;
+    app.sign_in("nina", "ninas password").await;
     let before = app.sid().unwrap();
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'nina'")
-            .await,
-        3
-    );
+    assert_eq!(app.session_count("nina").await, 3);
 
     let wrong = app
         .submit(
@@ -51,21 +48,17 @@ async fn a_password_change_signs_out_every_other_session() {
         .get_html("/")
         .await
         .contains("Your password has been changed"));
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'nina'")
-            .await,
-        1
-    );
-    let stale = get_with_cookie(&app, "/", &format!("sid={before}")).await;
+    assert_eq!(app.session_count("nina").await, 1);
+    let stale = app.get_with_cookie("/", &format!("sid={before}")).await;
     assert_eq!(stale.status(), StatusCode::SEE_OTHER);
 
-    app.logout().await;
+    app.sign_out().await;
     assert_eq!(
-        app.login("nina", "ninas password").await.status(),
+        app.sign_in("nina", "ninas password").await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.login("nina", "ninas new password").await.status(),
+        app.sign_in("nina", "ninas new password").await.status(),
         StatusCode::SEE_OTHER
     );
 }
@@ -158,5 +151,5 @@ async fn guessing_the_current_password_is_throttled() {
         attempt("olgas password").await.status(),
         StatusCode::SEE_OTHER
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM login_throttle").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM login_throttle").await, 0);
 }

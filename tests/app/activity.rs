@@ -3,7 +3,7 @@
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::support::{spawn_app, spawn_app_with, TestApp};
 
 /// The `data-event` kinds on an activity page, top to bottom.
 fn kinds_on(page: &str) -> Vec<String> {
@@ -29,13 +29,13 @@ async fn stored_kinds(app: &TestApp, member: &str) -> Vec<String> {
 async fn each_kind_of_event_is_recorded_and_shown_newest_first() {
     let app = spawn_app().await;
     app.register("ann", "Ann", "anns password").await;
-    app.logout().await;
+    app.sign_out().await;
     assert_eq!(
-        app.login("ann", "a wrong guess").await.status(),
+        app.sign_in("ann", "a wrong guess").await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.login("ann", "anns password").await.status(),
+        app.sign_in("ann", "anns password").await.status(),
         StatusCode::SEE_OTHER
     );
     let r = app
@@ -46,7 +46,7 @@ async fn each_kind_of_event_is_recorded_and_shown_newest_first() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    app.member_again("ann", "anns password").await;
+    app.sign_in_elsewhere("ann", "anns password").await;
     let r = app
         .submit("/sessions", "/sessions/revoke-others", &[])
         .await;
@@ -103,18 +103,17 @@ async fn each_kind_of_event_is_recorded_and_shown_newest_first() {
 #[tokio::test]
 async fn failed_and_throttled_sign_ins_are_recorded_only_for_existing_accounts() {
     let app = spawn_app().await;
-    app.member("ben", "Ben", "bens password").await;
+    app.register_elsewhere("ben", "Ben", "bens password").await;
     let huge_agent = "A".repeat(5000);
-    let anonymous = app.other_client();
+    let anonymous = app.new_visitor();
     let attempt = |user: &'static str| {
-        let app = &app;
         let anonymous = &anonymous;
         let huge_agent = huge_agent.clone();
         async move {
-            let page = anonymous.get(app.url("/login")).send().await.unwrap();
-            let token = crate::helpers::csrf_in(&page.text().await.unwrap());
+            let token = anonymous.csrf_token("/login").await;
             anonymous
-                .post(app.url("/login"))
+                .client
+                .post(anonymous.url("/login"))
                 .header("user-agent", huge_agent)
                 .form(&[
                     ("csrf_token", token.as_str()),
@@ -142,12 +141,12 @@ async fn failed_and_throttled_sign_ins_are_recorded_only_for_existing_accounts()
     assert_eq!(kinds.iter().filter(|k| *k == "signin_throttled").count(), 1);
     assert_eq!(kinds.iter().filter(|k| *k == "signin_failed").count(), 5);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM security_events WHERE member_id <> 'ben'")
+        app.scalar("SELECT COUNT(*) FROM security_events WHERE member_id <> 'ben'")
             .await,
         0
     );
     assert_eq!(
-        app.count("SELECT MAX(CHAR_LENGTH(user_agent)) FROM security_events")
+        app.scalar("SELECT MAX(CHAR_LENGTH(user_agent)) FROM security_events")
             .await,
         512
     );
@@ -156,7 +155,8 @@ async fn failed_and_throttled_sign_ins_are_recorded_only_for_existing_accounts()
 #[tokio::test]
 async fn members_see_only_their_own_events_a_page_at_a_time() {
     let app = spawn_app().await;
-    app.member("cleo", "Cleo", "cleos password").await;
+    app.register_elsewhere("cleo", "Cleo", "cleos password")
+        .await;
     app.register("dan", "Dan", "dans password").await;
     // 120 older events for dan and some for cleo, one second apart.
     app.exec(
@@ -202,7 +202,7 @@ async fn members_see_only_their_own_events_a_page_at_a_time() {
 
     // Bad or foreign cursors give the newest page, never an error.
     let cleos: u64 = app
-        .count("SELECT id FROM security_events WHERE member_id = 'cleo'")
+        .scalar("SELECT id FROM security_events WHERE member_id = 'cleo'")
         .await;
     for query in [
         "?before=abc".to_owned(),
@@ -230,28 +230,27 @@ async fn events_go_after_90_days_and_with_their_member() {
                 ('eve', 'signin', UTC_TIMESTAMP(6) - INTERVAL 89 DAY, '', '')",
     )
     .await;
-    app.logout().await;
+    app.sign_out().await;
     assert_eq!(
         member_portal::events::purge_old(&app.pool).await.unwrap(),
         1
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM security_events WHERE member_id = 'eve'")
+        app.scalar("SELECT COUNT(*) FROM security_events WHERE member_id = 'eve'")
             .await,
         2,
         "the 89-day-old event and the sign-out stay"
     );
     app.exec("DELETE FROM member WHERE id = 'eve'").await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM security_events").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM security_events").await, 0);
 }
 
 #[tokio::test]
 async fn the_recorded_ip_is_the_forwarded_one_only_from_a_trusted_proxy() {
     for (trusted, expected) in [("", "127.0.0.1"), ("127.0.0.1", "203.0.113.5")] {
-        let app = crate::helpers::spawn_app_with(&[("TRUSTED_PROXIES", trusted)]).await;
-        app.member("fay", "Fay", "fays password").await;
-        let page = app.get("/login").await.text().await.unwrap();
-        let token = crate::helpers::csrf_in(&page);
+        let app = spawn_app_with(&[("TRUSTED_PROXIES", trusted)]).await;
+        app.register_elsewhere("fay", "Fay", "fays password").await;
+        let token = app.csrf_token("/login").await;
         let r = app
             .client
             .post(app.url("/login"))

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{get_with_cookie, location, spawn_app};
+use crate::support::{location, spawn_app};
 
 #[tokio::test]
 async fn register_sign_in_home_sign_out() {
@@ -14,7 +14,7 @@ async fn register_sign_in_home_sign_out() {
     assert_eq!(location(&r), "/");
     assert!(app.get_html("/").await.contains("Welcome, Alice Liddell"));
 
-    let r = app.logout().await;
+    let r = app.sign_out().await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login");
     assert_eq!(app.session_rows().await, 0, "sign-out deletes the row");
@@ -23,15 +23,14 @@ async fn register_sign_in_home_sign_out() {
     assert_eq!(location(&r), "/login");
 
     // Usernames are case-insensitive and trimmed.
-    let r = app.login("  ALICE ", "correct horse").await;
+    let r = app.sign_in("  ALICE ", "correct horse").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let home = app.get_html("/").await;
     assert!(home.contains("Welcome, Alice Liddell"));
     assert!(home.contains("Sign out"));
     assert_eq!(app.session_rows().await, 1);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'alice'")
-            .await,
+        app.session_count("alice").await,
         1,
         "the row carries the plain user id"
     );
@@ -40,13 +39,13 @@ async fn register_sign_in_home_sign_out() {
 #[tokio::test]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let app = spawn_app().await;
-    app.member("bob", "Bob", "bobs password").await;
+    app.register_elsewhere("bob", "Bob", "bobs password").await;
     let rows_before = app.session_rows().await;
 
-    let wrong = app.login("bob", "not bobs password").await;
+    let wrong = app.sign_in("bob", "not bobs password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let wrong = wrong.text().await.unwrap();
-    let unknown = app.login("nobody", "bobs password").await;
+    let unknown = app.sign_in("nobody", "bobs password").await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     let unknown = unknown.text().await.unwrap();
 
@@ -61,10 +60,11 @@ async fn wrong_password_and_unknown_user_look_the_same() {
 #[tokio::test]
 async fn sign_in_rotates_the_session_and_sign_out_kills_the_cookie() {
     let app = spawn_app().await;
-    app.member("carol", "Carol", "carols password").await;
+    app.register_elsewhere("carol", "Carol", "carols password")
+        .await;
     // A sign-in form kept open in another tab, from before signing in.
-    let old_form_token = crate::helpers::csrf_in(&app.get_html("/login").await);
-    app.login("carol", "carols password").await;
+    let old_form_token = app.csrf_token("/login").await;
+    app.sign_in("carol", "carols password").await;
     let first = app.sid().expect("a session cookie");
 
     // Posting it while signed in is a fresh sign-in: a new id, the old cookie dead.
@@ -81,15 +81,15 @@ async fn sign_in_rotates_the_session_and_sign_out_kills_the_cookie() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let second = app.sid().expect("a session cookie");
     assert_ne!(first, second);
-    let stale = get_with_cookie(&app, "/", &format!("sid={first}")).await;
+    let stale = app.get_with_cookie("/", &format!("sid={first}")).await;
     assert_eq!(
         stale.status(),
         StatusCode::SEE_OTHER,
         "the old cookie is anonymous"
     );
 
-    app.logout().await;
-    let replayed = get_with_cookie(&app, "/", &format!("sid={second}")).await;
+    app.sign_out().await;
+    let replayed = app.get_with_cookie("/", &format!("sid={second}")).await;
     assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&replayed), "/login");
 }
@@ -97,7 +97,8 @@ async fn sign_in_rotates_the_session_and_sign_out_kills_the_cookie() {
 #[tokio::test]
 async fn next_is_honoured_only_for_local_paths() {
     let app = spawn_app().await;
-    app.member("dave", "Dave", "daves password").await;
+    app.register_elsewhere("dave", "Dave", "daves password")
+        .await;
     for (next, expected) in [
         ("/sessions", "/sessions"),
         ("//evil.example", "/"),
@@ -105,8 +106,7 @@ async fn next_is_honoured_only_for_local_paths() {
         ("/\\evil", "/"),
     ] {
         let query = serde_urlencoded::to_string([("next", next)]).unwrap();
-        let page = app.get_html(&format!("/login?{query}")).await;
-        let token = crate::helpers::csrf_in(&page);
+        let token = app.csrf_token(&format!("/login?{query}")).await;
         let r = app
             .post(
                 "/login",
@@ -120,7 +120,7 @@ async fn next_is_honoured_only_for_local_paths() {
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next}");
         assert_eq!(location(&r), expected, "{next}");
-        app.logout().await;
+        app.sign_out().await;
     }
     // A signed-in visitor asking for a protected page is sent to sign in and then back.
     let r = app.get("/sessions").await;
@@ -130,7 +130,8 @@ async fn next_is_honoured_only_for_local_paths() {
 #[tokio::test]
 async fn registration_refuses_taken_and_invalid_input() {
     let app = spawn_app().await;
-    app.member("erin", "Erin", "erins password").await;
+    app.register_elsewhere("erin", "Erin", "erins password")
+        .await;
     let taken = app
         .register("ERIN", "Another Erin", "another password")
         .await;
@@ -172,7 +173,7 @@ async fn registration_refuses_taken_and_invalid_input() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         assert!(r.text().await.unwrap().contains(problem), "{problem}");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM member").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM member").await, 1);
 }
 
 #[tokio::test]
@@ -188,15 +189,16 @@ async fn display_names_are_shown_as_text() {
 #[tokio::test]
 async fn repeated_failures_are_throttled_per_account() {
     let app = spawn_app().await;
-    app.member("grace", "Grace", "graces password").await;
+    app.register_elsewhere("grace", "Grace", "graces password")
+        .await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(app.login("grace", "wrong password").await.status());
+        statuses.push(app.sign_in("grace", "wrong password").await.status());
     }
     assert_eq!(&statuses[..4], &[StatusCode::UNAUTHORIZED; 4]);
     // The fifth failure locks the account name; the next attempt, even with the right
     // password, is refused with the same message and a Retry-After.
-    let r = app.login("grace", "graces password").await;
+    let r = app.sign_in("grace", "graces password").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     assert!(r
@@ -206,10 +208,10 @@ async fn repeated_failures_are_throttled_per_account() {
         .contains(member_portal::routes::login::BAD_CREDENTIALS));
     // Unknown names are throttled just the same: no way to tell which exist.
     for _ in 0..5 {
-        app.login("nobody-here", "wrong password").await;
+        app.sign_in("nobody-here", "wrong password").await;
     }
     assert_eq!(
-        app.login("nobody-here", "wrong password").await.status(),
+        app.sign_in("nobody-here", "wrong password").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     // After a quiet hour the count starts again: one more failure does not lock.
@@ -219,11 +221,11 @@ async fn repeated_failures_are_throttled_per_account() {
     )
     .await;
     assert_eq!(
-        app.login("nobody-here", "wrong password").await.status(),
+        app.sign_in("nobody-here", "wrong password").await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.count("SELECT failures FROM login_throttle WHERE account = 'nobody-here'")
+        app.scalar("SELECT failures FROM login_throttle WHERE account = 'nobody-here'")
             .await,
         1
     );
@@ -231,11 +233,11 @@ async fn repeated_failures_are_throttled_per_account() {
     app.exec("UPDATE login_throttle SET locked_until = NULL")
         .await;
     assert_eq!(
-        app.login("grace", "graces password").await.status(),
+        app.sign_in("grace", "graces password").await.status(),
         StatusCode::SEE_OTHER
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM login_throttle WHERE account = 'grace'")
+        app.scalar("SELECT COUNT(*) FROM login_throttle WHERE account = 'grace'")
             .await,
         0
     );
@@ -244,18 +246,19 @@ async fn repeated_failures_are_throttled_per_account() {
 #[tokio::test]
 async fn weak_hashes_are_upgraded_at_sign_in() {
     let app = spawn_app().await;
-    app.member("heidi", "Heidi", "heidis password").await;
+    app.register_elsewhere("heidi", "Heidi", "heidis password")
+        .await;
     let weak = member_portal::password::weak_hash_for_tests("heidis password");
     app.exec(&format!(
         "UPDATE member SET password_hash = '{weak}' WHERE id = 'heidi'"
     ))
     .await;
     assert_eq!(
-        app.login("heidi", "heidis password").await.status(),
+        app.sign_in("heidi", "heidis password").await.status(),
         StatusCode::SEE_OTHER
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM member WHERE password_hash LIKE '$argon2id$v=19$m=19456,t=2,p=1$%'")
+        app.scalar("SELECT COUNT(*) FROM member WHERE password_hash LIKE '$argon2id$v=19$m=19456,t=2,p=1$%'")
             .await,
         1
     );

@@ -2,14 +2,15 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, spawn_app};
+use crate::support::spawn_app;
 
 #[tokio::test]
 async fn sign_in_without_a_good_token_or_from_another_site_is_refused() {
     let app = spawn_app().await;
-    app.member("ivan", "Ivan", "ivans password").await;
+    app.register_elsewhere("ivan", "Ivan", "ivans password")
+        .await;
     let rows = app.session_rows().await;
-    let token = csrf_in(&app.get_html("/login").await);
+    let token = app.csrf_token("/login").await;
     let creds = [("username", "ivan"), ("password", "ivans password")];
 
     let missing = app.post("/login", &creds).await;
@@ -44,17 +45,8 @@ async fn sign_in_without_a_good_token_or_from_another_site_is_refused() {
     assert!(fetch_site.text().await.unwrap().contains("Form expired"));
 
     // A token from another visitor's cookie does not count either.
-    let other = app.other_client();
-    let their_page = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let their_token = app.new_visitor().csrf_token("/login").await;
     let mut theirs = creds.to_vec();
-    let their_token = csrf_in(&their_page);
     theirs.push(("csrf_token", &their_token));
     assert_eq!(
         app.post("/login", &theirs).await.status(),
@@ -106,20 +98,11 @@ async fn the_csrf_check_comes_before_field_checks() {
 #[tokio::test]
 async fn signed_in_forms_need_the_session_token() {
     let app = spawn_app().await;
-    let login_form_token = csrf_in(&app.get_html("/login").await);
+    let login_form_token = app.csrf_token("/login").await;
     app.register("judy", "Judy", "judys password").await;
-    let session_token = csrf_in(&app.get_html("/").await);
+    let session_token = app.csrf_token("/").await;
     // The anonymous double-submit token is not enough for a signed-in form.
-    let anonymous_token = csrf_in(
-        &app.other_client()
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let anonymous_token = app.new_visitor().csrf_token("/login").await;
     assert_ne!(session_token, anonymous_token);
     let r = app
         .post("/logout", &[("csrf_token", &anonymous_token)])
@@ -140,7 +123,7 @@ async fn signed_in_forms_need_the_session_token() {
         ],
     )
     .await;
-    let rotated = csrf_in(&app.get_html("/").await);
+    let rotated = app.csrf_token("/").await;
     assert_ne!(rotated, session_token);
     let r = app.post("/logout", &[("csrf_token", &session_token)]).await;
     assert_eq!(

@@ -2,12 +2,12 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, get_with_cookie, spawn_app};
+use crate::support::spawn_app;
 
 #[tokio::test]
 async fn anonymous_traffic_creates_no_session_rows() {
     let app = spawn_app().await;
-    let token = csrf_in(&app.get_html("/login").await);
+    let token = app.csrf_token("/login").await;
     for i in 0..100 {
         let r = match i % 6 {
             0 => app.get("/login").await,
@@ -24,7 +24,10 @@ async fn anonymous_traffic_creates_no_session_rows() {
                 .await
             }
             3 => app.post("/logout", &[("csrf_token", &token)]).await,
-            4 => get_with_cookie(&app, "/", &format!("sid=random{i}; csrf=x")).await,
+            4 => {
+                app.get_with_cookie("/", &format!("sid=random{i}; csrf=x"))
+                    .await
+            }
             _ => app.get("/register").await,
         };
         assert!(!r.status().is_server_error(), "request {i}: {}", r.status());
@@ -51,7 +54,7 @@ async fn broken_session_cookies_are_anonymous_never_5xx() {
     ];
     for cookie in &cases {
         for path in ["/", "/login", "/sessions"] {
-            let r = get_with_cookie(&app, path, cookie).await;
+            let r = app.get_with_cookie(path, cookie).await;
             assert!(
                 r.status() == StatusCode::OK || r.status() == StatusCode::SEE_OTHER,
                 "{path} with {:.40}: {}",
@@ -65,7 +68,7 @@ async fn broken_session_cookies_are_anonymous_never_5xx() {
     }
     // The genuine cookie still works.
     assert_eq!(
-        get_with_cookie(&app, "/", &format!("sid={good}"))
+        app.get_with_cookie("/", &format!("sid={good}"))
             .await
             .status(),
         StatusCode::OK
@@ -75,7 +78,7 @@ async fn broken_session_cookies_are_anonymous_never_5xx() {
 #[tokio::test]
 async fn oversized_and_incomplete_forms_get_pages() {
     let app = spawn_app().await;
-    let token = csrf_in(&app.get_html("/login").await);
+    let token = app.csrf_token("/login").await;
     // One byte over the 64 KiB limit, counting the rest of the body.
     let big = "x".repeat(64 * 1024 + 1 - format!("csrf_token={token}&username=&password=x").len());
     let r = app
@@ -151,12 +154,7 @@ async fn every_page_is_html_with_security_headers() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "ok");
 
-    let r = app
-        .other_client()
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.new_visitor().get("/login").await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("csrf=") && cookie.contains("HttpOnly"));
     assert!(!cookie.contains("Secure"), "development speaks plain HTTP");
@@ -172,7 +170,7 @@ async fn every_page_is_html_with_security_headers() {
 #[tokio::test]
 async fn the_session_cookie_has_the_right_attributes() {
     let app = spawn_app().await;
-    let token = csrf_in(&app.get_html("/register").await);
+    let token = app.csrf_token("/register").await;
     let r = app
         .post(
             "/register",
@@ -201,15 +199,5 @@ async fn the_session_cookie_has_the_right_attributes() {
     );
     // The raw key never reaches the database: the cookie value is not in any row.
     let value = cookie.split(';').next().unwrap().trim_start_matches("sid=");
-    let mut conn = app.pool.get_conn().await.unwrap();
-    use mysql_async::prelude::Queryable;
-    let hits: u64 = conn
-        .exec_first(
-            "SELECT COUNT(*) FROM sessions WHERE data LIKE CONCAT('%', ?, '%')",
-            (value,),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(hits, 0);
+    assert_eq!(app.session_rows_containing(value).await, 0);
 }

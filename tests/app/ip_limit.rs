@@ -3,12 +3,12 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, spawn_app_with, TestApp};
+use crate::support::{spawn_app_with, TestApp};
 
 /// A sign-in attempt for `username` with a wrong password, with an optional forged
 /// `X-Forwarded-For`.
 async fn wrong_guess(app: &TestApp, username: &str, forwarded_for: Option<&str>) -> StatusCode {
-    let token = csrf_in(&app.get_html("/login").await);
+    let token = app.csrf_token("/login").await;
     let mut request = app.client.post(app.url("/login")).form(&[
         ("csrf_token", token.as_str()),
         ("username", username),
@@ -23,7 +23,7 @@ async fn wrong_guess(app: &TestApp, username: &str, forwarded_for: Option<&str>)
 #[tokio::test]
 async fn one_client_cannot_make_the_server_hash_for_ever_new_names() {
     let app = spawn_app_with(&[("LOGIN_IP_LIMIT", "3")]).await;
-    app.member("ivy", "Ivy", "ivys password").await;
+    app.register_elsewhere("ivy", "Ivy", "ivys password").await;
     for n in 0..3 {
         assert_eq!(
             wrong_guess(&app, &format!("nobody{n}"), None).await,
@@ -37,7 +37,7 @@ async fn one_client_cannot_make_the_server_hash_for_ever_new_names() {
         ("ivy", None),
         ("nobody10", Some("203.0.113.7")),
     ] {
-        let token = csrf_in(&app.get_html("/login").await);
+        let token = app.csrf_token("/login").await;
         let mut request = app.client.post(app.url("/login")).form(&[
             ("csrf_token", token.as_str()),
             ("username", name),
@@ -62,7 +62,7 @@ async fn one_client_cannot_make_the_server_hash_for_ever_new_names() {
     }
     // Nothing reached the per-account throttle of the refused names.
     assert_eq!(
-        app.count(
+        app.scalar(
             "SELECT COUNT(*) FROM login_throttle WHERE account IN ('nobody9', 'ivy', 'nobody10')"
         )
         .await,

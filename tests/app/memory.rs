@@ -4,36 +4,18 @@
 //! Each argon2 hash needs 19 MiB. The hashing threads allocate that once each and reuse it, so
 //! a flood of sign-ins must leave the process's peak RSS (`VmHWM`) within 64 MiB.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use test_database::TestDatabase;
 
-use crate::helpers::{client, csrf_in, session_key_b64};
+use crate::support::binary::{self, first_health_check, Server};
+use crate::support::{session_key_b64, spare_port, Visitor};
 
-const BIN: &str = env!("CARGO_BIN_EXE_member-portal");
 const FLOOD: Duration = Duration::from_secs(8);
 const CONNECTIONS: usize = 32;
 const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
-
-/// The real binary, killed on drop (also when the test fails).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `/proc/PID/status` field, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -51,60 +33,38 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 async fn a_sign_in_flood_keeps_peak_rss_within_64_mib() {
     let db = TestDatabase::create().await;
     let port = spare_port();
-    let server = Server(
-        Command::new(BIN)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db.url())
+    let server = Server::spawn(
+        binary::command(&db.url())
             .env("BIND", format!("127.0.0.1:{port}"))
             .env("SESSION_KEY", session_key_b64())
             .env("RUST_LOG", "warn")
             .env("LOGIN_IP_LIMIT", "0")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    let pid = server.0.id();
+    let pid = server.id();
     let base = format!("http://127.0.0.1:{port}");
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let http = client(&jar);
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the app did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_health_check(&base).await;
     // One member per connection: the per-account throttle counts attempts before verifying
     // them, so many parallel sign-ins on one account would be (rightly) throttled.
-    let token = csrf_in(
-        &http
-            .get(format!("{base}/register"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let http = Visitor::at(&base);
+    let token = http.csrf_token("/register").await;
     for n in 0..CONNECTIONS {
-        let member = client(&std::sync::Arc::clone(&jar));
+        let member = http.sharing_jar();
         let r = member
-            .post(format!("{base}/register"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", &format!("flo{n}")),
-                ("name", "Flo"),
-                ("password", "flos password"),
-                ("password_confirm", "flos password"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            .post(
+                "/register",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("username", &format!("flo{n}")),
+                    ("name", "Flo"),
+                    ("password", "flos password"),
+                    ("password_confirm", "flos password"),
+                ],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        jar.add_cookie_str("sid=; Max-Age=0", &base.parse().unwrap());
+        http.forget_sid();
     }
 
     let until = Instant::now() + FLOOD;
@@ -113,22 +73,20 @@ async fn a_sign_in_flood_keeps_peak_rss_within_64_mib() {
         let base = base.clone();
         let username = format!("flo{n}");
         flood.spawn(async move {
-            let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-            let http = client(&jar);
-            let page = http.get(format!("{base}/login")).send().await.unwrap();
-            let token = csrf_in(&page.text().await.unwrap());
+            let http = Visitor::at(&base);
+            let token = http.csrf_token("/login").await;
             let mut signed_in = 0_u32;
             while Instant::now() < until {
                 let r = http
-                    .post(format!("{base}/login"))
-                    .form(&[
-                        ("csrf_token", token.as_str()),
-                        ("username", username.as_str()),
-                        ("password", "flos password"),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
+                    .post(
+                        "/login",
+                        &[
+                            ("csrf_token", token.as_str()),
+                            ("username", username.as_str()),
+                            ("password", "flos password"),
+                        ],
+                    )
+                    .await;
                 // 503 (hashing saturated, with Retry-After) is an allowed answer in a flood.
                 match r.status() {
                     StatusCode::SEE_OTHER => signed_in += 1,

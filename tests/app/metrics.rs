@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::support::{spawn_app, spawn_app_with, TestApp};
 
 async fn scrape(app: &TestApp) -> String {
     let port = app.metrics_port.expect("METRICS_BIND is set");
@@ -28,10 +28,10 @@ async fn sign_ins_requests_and_the_store_are_counted_on_the_metrics_listener() {
     assert_ne!(app.metrics_port, Some(app.port));
 
     app.register("una", "Una", "unas long password").await;
-    app.logout().await;
-    let wrong = app.login("una", "not her password").await;
+    app.sign_out().await;
+    let wrong = app.sign_in("una", "not her password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let right = app.login("una", "unas long password").await;
+    let right = app.sign_in("una", "unas long password").await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     app.exec(
@@ -39,14 +39,7 @@ async fn sign_ins_requests_and_the_store_are_counted_on_the_metrics_listener() {
          VALUES ('vic', 5, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR, UTC_TIMESTAMP(6))",
     )
     .await;
-    let throttled = app
-        .submit_as(
-            &app.other_client(),
-            "/login",
-            "/login",
-            &[("username", "vic"), ("password", "any password")],
-        )
-        .await;
+    let throttled = app.new_visitor().sign_in("vic", "any password").await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let path = "/no/such/page/4711";
     assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND);

@@ -5,12 +5,12 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 
-use crate::helpers::{location, spawn_app, spawn_app_with};
+use crate::support::{location, spawn_app, spawn_app_with, TestApp};
 
 /// The member snapshot in the session is re-checked once per touch interval (1 s here).
 const RECHECK: Duration = Duration::from_millis(1100);
 
-async fn author_of(app: &crate::helpers::TestApp, member: &str) -> (String, Option<String>) {
+async fn author_of(app: &TestApp, member: &str) -> (String, Option<String>) {
     let mut conn = app.pool.get_conn().await.unwrap();
     conn.exec_first(
         "SELECT a.name, a.profile FROM author a JOIN member m ON m.author_id = a.id
@@ -26,15 +26,8 @@ async fn author_of(app: &crate::helpers::TestApp, member: &str) -> (String, Opti
 async fn a_new_profile_shows_at_once_here_and_within_a_touch_interval_elsewhere() {
     let app = spawn_app_with(&[("SESSION_TOUCH_INTERVAL", "1s")]).await;
     app.register("pia", "Pia", "pias password").await;
-    let phone = app.other_client();
-    let r = app
-        .submit_as(
-            &phone,
-            "/login",
-            "/login",
-            &[("username", "pia"), ("password", "pias password")],
-        )
-        .await;
+    let phone = app.new_visitor();
+    let r = phone.sign_in("pia", "pias password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // Linked from the home page and the header; the form holds the current values.
@@ -77,7 +70,7 @@ async fn a_new_profile_shows_at_once_here_and_within_a_touch_interval_elsewhere(
 
     // The other device: within one touch interval.
     tokio::time::sleep(RECHECK).await;
-    let other = phone.get(app.url("/")).send().await.unwrap();
+    let other = phone.get("/").await;
     assert_eq!(other.status(), StatusCode::OK);
     assert!(other.text().await.unwrap().contains("Welcome, Pia Petrova"));
 

@@ -7,7 +7,7 @@ use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 use test_database::TestDatabase;
 
-use crate::helpers::{client, settings};
+use crate::support::TestApp;
 
 struct Counts {
     selects: u64,
@@ -54,54 +54,21 @@ async fn signed_in_home_costs_one_point_read_and_login_page_none() {
         server.ip_or_hostname(),
         server.tcp_port()
     );
-    let app = member_portal::startup::Application::build(settings(&url, &[]))
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let http = client(&jar);
-
-    let page = http
-        .get(format!("{base}/register"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = crate::helpers::csrf_in(&page);
-    let r = http
-        .post(format!("{base}/register"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", "rita"),
-            ("name", "Rita"),
-            ("password", "ritas password"),
-            ("password_confirm", "ritas password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::spawn_as(db, &url).await;
+    let r = app.register("rita", "Rita", "ritas password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // Warm up: every worker opens its connections and prepares its statements.
     for _ in 0..20 {
-        assert_eq!(
-            http.get(format!("{base}/")).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.get("/").await.status(), StatusCode::OK);
     }
 
     // The member is in the session: one read (the session row) per page view. The member row
     // is re-read at most once per touch interval, and a due touch writes once.
-    let before = counts(&admin, &user).await;
+    let before = counts(&app.pool, &user).await;
     for _ in 0..300 {
-        assert_eq!(
-            http.get(format!("{base}/")).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.get("/").await.status(), StatusCode::OK);
     }
-    let after = counts(&admin, &user).await;
+    let after = counts(&app.pool, &user).await;
     let selects = after.selects - before.selects;
     assert!(
         (300..=306).contains(&selects),
@@ -111,13 +78,12 @@ async fn signed_in_home_costs_one_point_read_and_login_page_none() {
     assert!(writes <= 2, "300 signed-in GET / cost {writes} writes");
     assert_eq!(after.other - before.other, 0);
 
-    let before = counts(&admin, &user).await;
+    let before = counts(&app.pool, &user).await;
     for _ in 0..10 {
-        let anonymous = client(&std::sync::Arc::new(reqwest::cookie::Jar::default()));
-        let r = anonymous.get(format!("{base}/login")).send().await.unwrap();
+        let r = app.new_visitor().get("/login").await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let after = counts(&admin, &user).await;
+    let after = counts(&app.pool, &user).await;
     assert_eq!(
         (after.selects + after.updates + after.other)
             - (before.selects + before.updates + before.other),
@@ -126,28 +92,18 @@ async fn signed_in_home_costs_one_point_read_and_login_page_none() {
     );
 
     // A touch that is due costs exactly one write, once.
-    {
-        let mut conn = admin.get_conn().await.unwrap();
-        conn.query_drop("UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 2 MINUTE")
-            .await
-            .unwrap();
-    }
-    let before = counts(&admin, &user).await;
+    app.exec("UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 2 MINUTE")
+        .await;
+    let before = counts(&app.pool, &user).await;
     for _ in 0..5 {
-        assert_eq!(
-            http.get(format!("{base}/")).send().await.unwrap().status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.get("/").await.status(), StatusCode::OK);
     }
-    let after = counts(&admin, &user).await;
+    let after = counts(&app.pool, &user).await;
     assert_eq!(
         after.updates - before.updates,
         1,
         "one touch in five requests"
     );
 
-    let mut conn = admin.get_conn().await.unwrap();
-    conn.query_drop(format!("DROP USER '{user}'@'%'"))
-        .await
-        .unwrap();
+    app.exec(&format!("DROP USER '{user}'@'%'")).await;
 }

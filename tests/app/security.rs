@@ -8,7 +8,7 @@ use member_portal::csrf::CsrfSigner;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, session_key_b64, spawn_app, spawn_app_with, TestApp};
+use crate::support::{bare_client, csrf_in, session_key_b64, spawn_app, spawn_app_with, TestApp};
 
 /// `n` copies of `c`: 1024 of them is the longest password the rules allow.
 fn repeat(c: char, n: usize) -> String {
@@ -40,20 +40,20 @@ async fn the_longest_passwords_fit_through_every_form() {
 
     let r = app.register("longpass", "Long Pass", &cjk).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "registration");
-    app.logout().await;
-    let r = app.login("longpass", &cjk).await;
+    app.sign_out().await;
+    let r = app.sign_in("longpass", &cjk).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in");
 
     let r = change_password(&app, &cjk, &emoji).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "password change");
-    app.logout().await;
-    let r = app.login("longpass", &cjk).await;
+    app.sign_out().await;
+    let r = app.sign_in("longpass", &cjk).await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
         "the old password is gone"
     );
-    let r = app.login("longpass", &emoji).await;
+    let r = app.sign_in("longpass", &emoji).await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,
@@ -63,13 +63,13 @@ async fn the_longest_passwords_fit_through_every_form() {
     // Three 4-byte passwords at once: the largest form there is.
     let r = change_password(&app, &emoji, &other_emoji).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "emoji to emoji");
-    app.logout().await;
-    let r = app.login("longpass", &other_emoji).await;
+    app.sign_out().await;
+    let r = app.sign_in("longpass", &other_emoji).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // Registration with the 4-byte password too; one more character is refused as too long,
     // by the rule (422), not by the body limit.
-    let fresh = app.other_client();
+    let fresh = app.new_visitor();
     let form = |password: &str| {
         vec![
             ("username".to_owned(), "emoji".to_owned()),
@@ -78,20 +78,12 @@ async fn the_longest_passwords_fit_through_every_form() {
             ("password_confirm".to_owned(), password.to_owned()),
         ]
     };
-    let token = csrf_in(
-        &fresh
-            .get(app.url("/register"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let token = fresh.csrf_token("/register").await;
     let too_long = repeat('🔑', 1025);
     let mut fields = form(&too_long);
     fields.push(("csrf_token".to_owned(), token.clone()));
     let r = fresh
+        .client
         .post(app.url("/register"))
         .form(&fields)
         .send()
@@ -101,6 +93,7 @@ async fn the_longest_passwords_fit_through_every_form() {
     let mut fields = form(&emoji);
     fields.push(("csrf_token".to_owned(), token));
     let r = fresh
+        .client
         .post(app.url("/register"))
         .form(&fields)
         .send()
@@ -113,9 +106,10 @@ async fn the_longest_passwords_fit_through_every_form() {
 async fn form_bodies_that_are_not_utf8_are_refused_not_repaired() {
     let app = spawn_app().await;
     // A password with U+FFFD in it: a lossy decoder turns `%FF` into exactly this.
-    app.member("ursula", "Ursula", "pass\u{FFFD}word").await;
-    let members = app.count("SELECT COUNT(*) FROM member").await;
-    let token = app.login_token().await;
+    app.register_elsewhere("ursula", "Ursula", "pass\u{FFFD}word")
+        .await;
+    let members = app.scalar("SELECT COUNT(*) FROM member").await;
+    let token = app.csrf_token("/login").await;
 
     let r = app
         .post_raw(
@@ -149,7 +143,7 @@ async fn form_bodies_that_are_not_utf8_are_refused_not_repaired() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.count("SELECT COUNT(*) FROM member").await, members);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM member").await, members);
 
     // The CSRF check still comes first: no checkable token is a 403 whatever else is wrong.
     let r = app.post_raw("/login", "username=ursula&password=%FF").await;
@@ -171,27 +165,28 @@ async fn form_bodies_that_are_not_utf8_are_refused_not_repaired() {
 #[tokio::test]
 async fn sign_in_names_never_fold_into_another_account() {
     let app = spawn_app().await;
-    app.member("victim1", "Victim", "victims password").await;
+    app.register_elsewhere("victim1", "Victim", "victims password")
+        .await;
 
     let folded = format!("victim1{}zz", " ".repeat(40));
-    let r = app.login(&folded, "victims password").await;
+    let r = app.sign_in(&folded, "victims password").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
     // Identifiers compare byte for byte: trailing spaces are not padding.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM member WHERE id = 'victim1   '")
+        app.scalar("SELECT COUNT(*) FROM member WHERE id = 'victim1   '")
             .await,
         0
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM login_throttle WHERE account = 'victim1'")
+        app.scalar("SELECT COUNT(*) FROM login_throttle WHERE account = 'victim1'")
             .await,
         0,
         "a failure under another name is not counted against victim1"
     );
 
     // Registration's canonical form (trimmed, ASCII lower-case) is the account.
-    let r = app.login("  VICTIM1 ", "victims password").await;
+    let r = app.sign_in("  VICTIM1 ", "victims password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let mut conn = app.pool.get_conn().await.unwrap();
     let ids: Vec<Vec<u8>> = conn
@@ -200,12 +195,12 @@ async fn sign_in_names_never_fold_into_another_account() {
         .unwrap();
     assert_eq!(ids, vec![b"victim1".to_vec(), b"victim1".to_vec()]);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'victim1 '")
+        app.scalar("SELECT COUNT(*) FROM sessions WHERE user_id = 'victim1 '")
             .await,
         0
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions s JOIN member m ON m.id = s.user_id")
+        app.scalar("SELECT COUNT(*) FROM sessions s JOIN member m ON m.id = s.user_id")
             .await,
         2
     );
@@ -225,7 +220,7 @@ async fn display_names_cannot_reorder_or_hide_text() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
         assert!(r.text().await.unwrap().contains(problem), "{name:?}");
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM member").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM member").await, 0);
     let r = app
         .register("annie", "Ann\u{200D}ie 👩\u{200D}💻", "annies password")
         .await;
@@ -243,7 +238,7 @@ async fn display_names_cannot_reorder_or_hide_text() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
     }
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM author WHERE name = 'Ann\u{200D}ie 👩\u{200D}💻'")
+        app.scalar("SELECT COUNT(*) FROM author WHERE name = 'Ann\u{200D}ie 👩\u{200D}💻'")
             .await,
         1,
         "unchanged"
@@ -264,14 +259,6 @@ async fn sign_in_with_cookie(app: &TestApp, cookie: &str, token: &str) -> Status
         .await
         .unwrap()
         .status()
-}
-
-/// A client that sends only the headers it is given (no cookie jar).
-fn bare_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 async fn post_login(
@@ -299,8 +286,9 @@ async fn post_login(
 #[tokio::test]
 async fn the_origin_check_compares_scheme_host_and_port_and_ignores_forged_forwarding() {
     let app = spawn_app().await;
-    app.member("olga", "Olga", "olgas password").await;
-    let token = app.login_token().await;
+    app.register_elsewhere("olga", "Olga", "olgas password")
+        .await;
+    let token = app.csrf_token("/login").await;
     let own = app.address.clone();
     let https_own = own.replace("http://", "https://");
     let other_port = format!("http://127.0.0.1:{}", app.port.wrapping_add(1));
@@ -335,8 +323,9 @@ async fn the_origin_check_compares_scheme_host_and_port_and_ignores_forged_forwa
 async fn forwarding_headers_count_from_trusted_proxies_only() {
     // The test client is on 127.0.0.1, here a trusted proxy.
     let app = spawn_app_with(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).await;
-    app.member("olga", "Olga", "olgas password").await;
-    let token = app.login_token().await;
+    app.register_elsewhere("olga", "Olga", "olgas password")
+        .await;
+    let token = app.csrf_token("/login").await;
     let proxied = [
         ("origin", "https://portal.example.com"),
         ("x-forwarded-host", "portal.example.com"),
@@ -369,8 +358,10 @@ async fn forwarding_headers_count_from_trusted_proxies_only() {
 
     // The same request from an untrusted peer: its forwarding headers are ignored.
     let untrusted = spawn_app().await;
-    untrusted.member("olga", "Olga", "olgas password").await;
-    let token = untrusted.login_token().await;
+    untrusted
+        .register_elsewhere("olga", "Olga", "olgas password")
+        .await;
+    let token = untrusted.csrf_token("/login").await;
     assert_eq!(
         post_login(&untrusted, &proxied, &token, "olgas password").await,
         StatusCode::FORBIDDEN
@@ -380,8 +371,9 @@ async fn forwarding_headers_count_from_trusted_proxies_only() {
 #[tokio::test]
 async fn public_origin_is_the_only_accepted_origin_when_set() {
     let app = spawn_app_with(&[("PUBLIC_ORIGIN", "https://portal.example.com")]).await;
-    app.member("olga", "Olga", "olgas password").await;
-    let token = app.login_token().await;
+    app.register_elsewhere("olga", "Olga", "olgas password")
+        .await;
+    let token = app.csrf_token("/login").await;
     let own_host = [("origin", app.address.as_str())];
     assert_eq!(
         post_login(&app, &own_host, &token, "olgas password").await,

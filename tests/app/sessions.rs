@@ -2,15 +2,15 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, spawn_app, spawn_app_with};
+use crate::support::{csrf_in, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn members_see_and_revoke_their_own_sessions_only() {
     let app = spawn_app().await;
     // Two devices of kim (one registered elsewhere), one of leo.
-    app.member("kim", "Kim", "kims password").await;
-    app.login("kim", "kims password").await;
-    app.member("leo", "Leo", "leos password").await;
+    app.register_elsewhere("kim", "Kim", "kims password").await;
+    app.sign_in("kim", "kims password").await;
+    app.register_elsewhere("leo", "Leo", "leos password").await;
 
     let page = app.get_html("/sessions").await;
     assert_eq!(
@@ -27,45 +27,26 @@ async fn members_see_and_revoke_their_own_sessions_only() {
     let token = csrf_in(&page);
 
     // leo's handle, taken from the table, has no effect on kim's page.
-    let mut conn = app.pool.get_conn().await.unwrap();
-    use mysql_async::prelude::Queryable;
-    let leo: String = conn
-        .query_first("SELECT LOWER(HEX(id)) FROM sessions WHERE user_id = 'leo'")
-        .await
-        .unwrap()
-        .unwrap();
+    let leo = app.session_handles("leo").await;
+    assert_eq!(leo.len(), 1, "one device of leo");
     let r = app
         .post(
             "/sessions/revoke",
-            &[("csrf_token", &token), ("session", &leo)],
+            &[("csrf_token", &token), ("session", &leo[0])],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'leo'")
-            .await,
-        1
-    );
+    assert_eq!(app.session_count("leo").await, 1);
 
     // kim revokes her other device by its handle.
-    let other: String = conn
-        .query_first(
-            "SELECT LOWER(HEX(id)) FROM sessions WHERE user_id = 'kim' ORDER BY created_at LIMIT 1",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let other = app.session_handles("kim").await.swap_remove(0);
     assert!(page.contains(&other), "the handle is on the page");
     app.post(
         "/sessions/revoke",
         &[("csrf_token", &token), ("session", &other)],
     )
     .await;
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'kim'")
-            .await,
-        1
-    );
+    assert_eq!(app.session_count("kim").await, 1);
     assert!(app
         .get_html("/sessions")
         .await
@@ -84,24 +65,16 @@ async fn members_see_and_revoke_their_own_sessions_only() {
 #[tokio::test]
 async fn revoke_others_keeps_this_device() {
     let app = spawn_app().await;
-    app.member("mia", "Mia", "mias password").await;
-    app.member_again("mia", "mias password").await;
-    app.login("mia", "mias password").await;
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'mia'")
-            .await,
-        3
-    );
-    let token = csrf_in(&app.get_html("/sessions").await);
+    app.register_elsewhere("mia", "Mia", "mias password").await;
+    app.sign_in_elsewhere("mia", "mias password").await;
+    app.sign_in("mia", "mias password").await;
+    assert_eq!(app.session_count("mia").await, 3);
+    let token = app.csrf_token("/sessions").await;
     let r = app
         .post("/sessions/revoke-others", &[("csrf_token", &token)])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id = 'mia'")
-            .await,
-        1
-    );
+    assert_eq!(app.session_count("mia").await, 1);
     let page = app.get_html("/sessions").await;
     assert!(page.contains("2 other devices have been signed out."));
     assert!(page.contains("This device"));
@@ -110,34 +83,20 @@ async fn revoke_others_keeps_this_device() {
 #[tokio::test]
 async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
     let app = spawn_app_with(&[("MAX_SESSIONS_PER_MEMBER", "3")]).await;
-    app.member("nico", "Nico", "nicos password").await;
-    app.member("olaf", "Olaf", "olafs password").await;
-    let sessions_of = |user: &'static str| {
-        let app = &app;
-        async move {
-            app.count(&format!(
-                "SELECT COUNT(*) FROM sessions WHERE user_id = '{user}'"
-            ))
-            .await
-        }
-    };
+    app.register_elsewhere("nico", "Nico", "nicos password")
+        .await;
+    app.register_elsewhere("olaf", "Olaf", "olafs password")
+        .await;
     // Three devices, kept; the registration's session is the oldest.
     let mut devices = Vec::new();
     for _ in 0..3 {
-        let device = app.other_client();
-        let r = app
-            .submit_as(
-                &device,
-                "/login",
-                "/login",
-                &[("username", "nico"), ("password", "nicos password")],
-            )
-            .await;
+        let device = app.new_visitor();
+        let r = device.sign_in("nico", "nicos password").await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         devices.push(device);
-        assert!(sessions_of("nico").await <= 3, "never over the cap");
+        assert!(app.session_count("nico").await <= 3, "never over the cap");
     }
-    assert_eq!(sessions_of("nico").await, 3);
+    assert_eq!(app.session_count("nico").await, 3);
     // The first device was seen last a while ago, the others just now.
     app.exec(
         "UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 10 MINUTE
@@ -146,12 +105,12 @@ async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
     .await;
 
     // A fourth sign-in: still three, and the least recently seen device is the one signed out.
-    app.login("nico", "nicos password").await;
-    assert_eq!(sessions_of("nico").await, 3);
+    app.sign_in("nico", "nicos password").await;
+    assert_eq!(app.session_count("nico").await, 3);
     let statuses = {
         let mut v = Vec::new();
         for device in &devices {
-            v.push(device.get(app.url("/")).send().await.unwrap().status());
+            v.push(device.get("/").await.status());
         }
         v
     };
@@ -160,5 +119,9 @@ async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
         [StatusCode::SEE_OTHER, StatusCode::OK, StatusCode::OK]
     );
     assert_eq!(app.get("/").await.status(), StatusCode::OK, "the new one");
-    assert_eq!(sessions_of("olaf").await, 1, "other members keep theirs");
+    assert_eq!(
+        app.session_count("olaf").await,
+        1,
+        "other members keep theirs"
+    );
 }

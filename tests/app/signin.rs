@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, spawn_app, TestApp};
+use crate::support::{spawn_app, TestApp};
 
 /// Send `n` copies of `form` to `path` at once, all with the token of `form_page`, and count
 /// the answers by status.
@@ -14,7 +14,7 @@ async fn at_once(
     n: usize,
     form: &[(&'static str, &'static str)],
 ) -> std::collections::BTreeMap<u16, usize> {
-    let token = csrf_in(&app.get_html(form_page).await);
+    let token = app.csrf_token(form_page).await;
     let mut fields = vec![("csrf_token", token)];
     fields.extend(form.iter().map(|&(k, v)| (k, v.to_owned())));
     let mut tasks = tokio::task::JoinSet::new();
@@ -32,7 +32,7 @@ async fn at_once(
 #[tokio::test]
 async fn parallel_guesses_get_no_more_verifications_than_sequential_ones() {
     let app = spawn_app().await;
-    app.member("pia", "Pia", "pias password").await;
+    app.register_elsewhere("pia", "Pia", "pias password").await;
     let statuses = at_once(
         &app,
         "/login",
@@ -71,23 +71,23 @@ async fn parallel_wrong_current_passwords_are_throttled_too() {
 #[tokio::test]
 async fn names_that_fail_canonicalisation_never_reach_an_account() {
     let app = spawn_app().await;
-    app.member("victim1", "Victim", "victims password").await;
+    app.register_elsewhere("victim1", "Victim", "victims password")
+        .await;
     let padded = format!("victim1{}zz", " ".repeat(40));
     for name in [padded.as_str(), "victim1\u{0}", "vıctim1", "victim1 zz"] {
-        let r = app.login(name, "victims password").await;
+        let r = app.sign_in(name, "victims password").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name:?}");
     }
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE user_id <> 'victim1' OR user_id IS NULL")
-            .await,
-        0
+        app.session_rows().await,
+        app.session_count("victim1").await,
+        "victim1's device is the only session"
     );
     // The canonical form of the name (trimmed, ASCII lower-cased) is the account.
-    let r = app.login("  VICTIM1 ", "victims password").await;
+    let r = app.sign_in("  VICTIM1 ", "victims password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE HEX(user_id) = HEX('victim1')")
-            .await,
+        app.session_count("victim1").await,
         2,
         "user_id is the member id byte for byte, for both devices"
     );

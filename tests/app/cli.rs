@@ -1,24 +1,17 @@
 //! The real binary: configuration errors, `migrate`, `user add`, `sessions purge-expired`, and
 //! a graceful stop on SIGTERM.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
 
-const BIN: &str = env!("CARGO_BIN_EXE_member-portal");
+use crate::support::binary::{self, first_health_check, Server};
+use crate::support::spare_port;
 
 fn command(db: &TestDatabase) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "info")
-        .current_dir(std::env::temp_dir());
-    cmd
+    binary::command(&db.url())
 }
 
 #[tokio::test]
@@ -118,35 +111,21 @@ async fn migrate_user_add_and_purge() {
 #[tokio::test]
 async fn serve_stops_gracefully_on_sigterm() {
     let db = TestDatabase::create().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = command(&db)
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(&health).await {
-            assert_eq!(r.text().await.unwrap(), "ok");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the app did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let port = spare_port();
+    let server = Server::spawn(
+        command(&db)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let health = first_health_check(&format!("http://127.0.0.1:{port}")).await;
+    assert_eq!(health.text().await.unwrap(), "ok");
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+    let mut child = server.into_child();
     let out = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         while child.try_wait().unwrap().is_none() {

@@ -1,0 +1,161 @@
+//! A MariaDB server of a test's own: a temp data dir and a spare port, killed, restarted and
+//! frozen at will.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::spare_port;
+
+const MARIADBD: &str = "/usr/sbin/mariadbd";
+const INSTALL_DB: &str = "mariadb-install-db";
+
+/// How long the server may take to accept connections.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A MariaDB server of the test's own. Dropping it kills the server and removes its data dir,
+/// also when the test fails.
+#[derive(Debug)]
+pub struct ThrowawayMariaDb {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl ThrowawayMariaDb {
+    /// A fresh data dir (system tables only) and a spare port; not started yet.
+    pub fn install() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "member-portal-mariadb-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // From here on Drop cleans up the dir.
+        let db = Self {
+            port: spare_port(),
+            dir,
+            child: None,
+        };
+        let output = Command::new(INSTALL_DB)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", db.data_dir().display()))
+            .arg("--user=root")
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {INSTALL_DB}: {e}"));
+        assert!(
+            output.status.success(),
+            "{INSTALL_DB} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        db
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn error_log(&self) -> PathBuf {
+        self.dir.join("error.log")
+    }
+
+    /// `mysql://root@127.0.0.1:PORT` (no database).
+    pub fn server_url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    /// Start `mariadbd` on the data dir and port, and wait until it accepts connections.
+    pub async fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(MARIADBD)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.data_dir().display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
+            .arg(format!("--log-error={}", self.error_log().display()))
+            .arg("--user=root")
+            .arg("--skip-name-resolve")
+            .arg("--innodb-buffer-pool-size=16M")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {MARIADBD}: {e}"));
+        self.child = Some(child);
+        self.wait_until_ready().await;
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let opts = mysql_async::Opts::from_url(&self.server_url()).unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                self.child = None;
+                panic!(
+                    "mariadbd exited early ({status}):\n{}",
+                    read_lossy(&self.error_log())
+                );
+            }
+            match mysql_async::Conn::new(opts.clone()).await {
+                Ok(conn) => {
+                    conn.disconnect().await.ok();
+                    return;
+                }
+                Err(e) if started.elapsed() > STARTUP_DEADLINE => panic!(
+                    "mariadbd did not accept connections within {STARTUP_DEADLINE:?}: {e}\n{}",
+                    read_lossy(&self.error_log())
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// Freeze the server (SIGSTOP): it still completes TCP handshakes (the kernel does) but
+    /// never answers, like a hung or unreachable host.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Let a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}: {status}");
+    }
+
+    /// Kill the server (an outage, not a shutdown) and wait for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for ThrowawayMariaDb {
+    fn drop(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
