@@ -6,6 +6,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
+use tracing::Instrument;
 
 use crate::errors::error_page;
 
@@ -34,11 +35,16 @@ pub fn security_headers() -> DefaultHeaders {
 /// Turns every error into an HTML page: errors raised by middleware (actix-session answers a
 /// store failure with an empty 500) become a 503 page with `Retry-After`, and bare error
 /// responses from actix itself (404, 405, extractor errors) get the page for their status.
+///
+/// Also opens the request's tracing span — at `debug` level, so that it costs nothing unless
+/// asked for (`RUST_LOG=member_portal=debug`): an `info` span with a request id, as
+/// tracing-actix-web builds, was a quarter of a page view's CPU time (README, "Performance").
 pub async fn error_pages(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match next.call(req).await {
+    let span = tracing::debug_span!("request", method = %req.method(), path = req.path());
+    match next.call(req).instrument(span).await {
         Ok(response) => {
             let status = response.status();
             let is_html = response

@@ -217,7 +217,6 @@ fn server(
             .wrap(sessions)
             .wrap(from_fn(error_pages))
             .wrap(security_headers())
-            .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(from_fn(metrics::time_requests))
             .configure(routes::configure)
     })
