@@ -3,7 +3,7 @@
 use actix_session::storage::SessionKey;
 use actix_session_mysql::{MySqlSessionStore, SessionHandle};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Pool, TxOpts};
+use mysql_async::{Pool, Transaction, TxOpts};
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbError};
@@ -257,16 +257,7 @@ pub async fn revoke_other_sessions(
 ) -> Result<u64, DbError> {
     const OP: &str = "revoke other sessions";
     db::transaction(pool, OP, async |tx| {
-        let revoked = store
-            .revoke_user_sessions_in(tx, username, Some(keep))
-            .await
-            .map_err(DbError::from_store(OP))?;
-        if revoked > 0 {
-            events::record_in(tx, username, EventKind::SessionRevoked, origin)
-                .await
-                .map_err(DbError::from_driver(OP))?;
-        }
-        Ok(revoked)
+        revoke_and_record(tx, store, username, Some(keep), origin, OP).await
     })
     .await
 }
@@ -288,18 +279,32 @@ pub async fn revoke_all_sessions(
         if exists.is_none() {
             return Ok(None);
         }
-        let revoked = store
-            .revoke_user_sessions_in(tx, username, None)
-            .await
-            .map_err(DbError::from_store(OP))?;
-        if revoked > 0 {
-            events::record_in(tx, username, EventKind::SessionRevoked, origin)
-                .await
-                .map_err(DbError::from_driver(OP))?;
-        }
+        let revoked = revoke_and_record(tx, store, username, None, origin, OP).await?;
         Ok(Some(revoked))
     })
     .await
+}
+
+/// Inside `tx`: sign out every session of `username` but `keep`, and record it
+/// (`session_revoked`) if any was. Returns how many were signed out.
+async fn revoke_and_record(
+    tx: &mut Transaction<'_>,
+    store: &MySqlSessionStore,
+    username: &str,
+    keep: Option<&SessionKey>,
+    origin: &Origin,
+    op: &'static str,
+) -> Result<u64, DbError> {
+    let revoked = store
+        .revoke_user_sessions_in(tx, username, keep)
+        .await
+        .map_err(DbError::from_store(op))?;
+    if revoked > 0 {
+        events::record_in(tx, username, EventKind::SessionRevoked, origin)
+            .await
+            .map_err(DbError::from_driver(op))?;
+    }
+    Ok(revoked)
 }
 
 /// What deleting a member removed.
