@@ -207,13 +207,17 @@ fn server(
             .login_deadline(Some(settings.absolute_timeout))
             .visit_deadline(None)
             .build();
-        App::new()
+        let mut app = App::new()
             .app_data(state)
             .app_data(signer.clone())
             .app_data(frontend.clone())
-            .app_data(csrf::payload_config())
-            .app_data(metrics.clone())
-            .wrap(identity)
+            .app_data(csrf::payload_config());
+        // Timing requests costs a route lookup and a histogram update per request: only when
+        // someone can read the result (`time_requests` passes requests through without it).
+        if settings.metrics_bind.is_some() {
+            app = app.app_data(metrics.clone());
+        }
+        app.wrap(identity)
             .wrap(sessions)
             .wrap(from_fn(error_pages))
             .wrap(security_headers())
