@@ -51,6 +51,7 @@ impl MySqlSessionStoreBuilder {
                 operation_timeout: Duration::from_secs(3),
                 key_generator: generate_key,
                 causal_reads: true,
+                coalesce_loads: true,
             },
         }
     }
@@ -112,6 +113,16 @@ impl MySqlSessionStoreBuilder {
     /// [clustering guide](crate::clustering) for what it costs.
     pub fn causal_reads(mut self, on: bool) -> Self {
         self.settings.causal_reads = on;
+        self
+    }
+
+    /// Let the loads one worker is asked for at the same moment share one statement (default
+    /// `true`). Under load that saves round trips, server threads' wake-ups and statements;
+    /// each request still reads only its own row, as fresh as its own statement would have
+    /// read it. A lone request costs one extra pass through the scheduler. See
+    /// [`MySqlSessionStore`](crate::MySqlSessionStore#implementation-notes).
+    pub fn coalesce_loads(mut self, on: bool) -> Self {
+        self.settings.coalesce_loads = on;
         self
     }
 

@@ -57,6 +57,32 @@ impl StoreError {
         move |source| Self::Database { op, source }
     }
 
+    /// The same error again, for every request of a batch that failed (see `crate::batch`).
+    /// Errors that cannot be cloned (the driver's, serde's) are carried as I/O errors with
+    /// their message; a driver error stays an "unavailable" one.
+    pub(crate) fn replicate(&self) -> Self {
+        match self {
+            Self::Database { op, source } => Self::Database {
+                op,
+                source: match source {
+                    mysql_async::Error::Server(e) => mysql_async::Error::Server(e.clone()),
+                    other => mysql_async::Error::Io(mysql_async::IoError::Io(
+                        std::io::Error::other(other.to_string()),
+                    )),
+                },
+            },
+            Self::Timeout { op, after } => Self::Timeout { op, after: *after },
+            Self::Serialize(e) => {
+                Self::Serialize(serde_json::Error::io(std::io::Error::other(e.to_string())))
+            }
+            Self::UserIdTooLong { max } => Self::UserIdTooLong { max: *max },
+            Self::Decode { op, column } => Self::Decode { op, column },
+            Self::KeySpaceExhausted { attempts } => Self::KeySpaceExhausted {
+                attempts: *attempts,
+            },
+        }
+    }
+
     /// Whether the error says the database could not be reached (as opposed to a statement
     /// that the database rejected). Useful for choosing between "503, try again" and "500".
     pub fn is_unavailable(&self) -> bool {

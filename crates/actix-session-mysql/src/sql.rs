@@ -11,14 +11,18 @@
 //!   two servers share pads with spaces (`'alice' = 'alice  '`), which would let one user id
 //!   reach another's sessions.
 
+use crate::batch::BATCH_SIZES;
+
 /// Width of the `user_id` column, in bytes.
 pub(crate) const USER_ID_MAX: usize = 255;
 
 #[derive(Debug)]
 pub(crate) struct Queries {
     pub(crate) create_table: String,
-    pub(crate) load: String,
-    pub(crate) load_causal: String,
+    /// One per [`BATCH_SIZES`] entry.
+    pub(crate) load: [String; BATCH_SIZES.len()],
+    /// One per [`BATCH_SIZES`] entry.
+    pub(crate) load_causal: [String; BATCH_SIZES.len()],
     pub(crate) insert: String,
     pub(crate) update: String,
     pub(crate) touch: String,
@@ -54,18 +58,13 @@ impl Queries {
                 idx_user = format_args!("`{table}_user_id`"),
                 idx_expires = format_args!("`{table}_expires_at`"),
             ),
-            // The age of `last_seen_at` lets `update_ttl` skip writes without asking again.
-            load: format!(
-                "SELECT data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
-                 FROM {t} WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
-            ),
+            // A batch of sessions (see `crate::batch`), each row with its id. The age of
+            // `last_seen_at` lets `update_ttl` skip writes without asking again.
+            load: BATCH_SIZES.map(|n| load(&t, n)),
             // Galera only (MariaDB's statement prefix; never sent elsewhere): the read waits
             // until this node has applied every write committed in the cluster before it.
-            load_causal: format!(
-                "SET STATEMENT wsrep_sync_wait = 1 FOR
-                 SELECT data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
-                 FROM {t} WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
-            ),
+            load_causal: BATCH_SIZES
+                .map(|n| format!("SET STATEMENT wsrep_sync_wait = 1 FOR {}", load(&t, n))),
             insert: format!(
                 "INSERT INTO {t} (id, user_id, data, expires_at, created_at, last_seen_at)
                  VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
@@ -114,6 +113,15 @@ impl Queries {
             ),
         }
     }
+}
+
+/// The live rows among `n` ids.
+fn load(table: &str, n: usize) -> String {
+    let ids = vec!["?"; n].join(", ");
+    format!(
+        "SELECT id, data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
+         FROM {table} WHERE id IN ({ids}) AND expires_at > UTC_TIMESTAMP(6)"
+    )
 }
 
 /// 1–64 characters of `[A-Za-z0-9_]`, not starting with a digit: always safe to quote with

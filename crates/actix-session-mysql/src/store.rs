@@ -10,7 +10,9 @@ use std::time::Duration;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, Row, Transaction};
+use tokio::sync::oneshot;
 
+use crate::batch::{self, LoadQueue, LoadedRow, Reply, BATCH_SIZES};
 use crate::builder::{MySqlSessionStoreBuilder, Source};
 use crate::error::StoreError;
 use crate::id::{SessionHandle, SessionId};
@@ -55,6 +57,8 @@ const MAX_PURGE_CONFLICTS: u32 = 100;
 #[derive(Clone)]
 pub struct MySqlSessionStore {
     pool: Pool,
+    /// Loads waiting for a statement: one queue per pool, as each worker has its own.
+    loads: Arc<LoadQueue>,
     inner: Arc<Inner>,
 }
 
@@ -68,6 +72,7 @@ pub(crate) struct Settings {
     pub(crate) operation_timeout: Duration,
     pub(crate) key_generator: fn() -> SessionKey,
     pub(crate) causal_reads: bool,
+    pub(crate) coalesce_loads: bool,
 }
 
 /// What every clone of the store and every [`MySqlSessionStore::with_pool`] sibling shares.
@@ -111,6 +116,7 @@ impl MySqlSessionStore {
     pub(crate) fn new(pool: Pool, settings: Settings) -> Self {
         Self {
             pool,
+            loads: Arc::default(),
             inner: Arc::new(Inner {
                 queries: Queries::new(&settings.table),
                 settings,
@@ -126,6 +132,7 @@ impl MySqlSessionStore {
     pub fn with_pool(&self, pool: Pool) -> Self {
         Self {
             pool,
+            loads: Arc::default(),
             inner: Arc::clone(&self.inner),
         }
     }
@@ -432,44 +439,119 @@ impl MySqlSessionStore {
     }
 
     async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
-        const OP: &str = "load";
         let id = SessionId::of(key);
-        let load = async |sql: &str| {
-            self.run(OP, Replay::Idempotent, |mut conn| async move {
-                conn.exec_first::<Row, _, _>(sql, (&id.as_bytes()[..],))
-                    .await
-            })
-            .await
-        };
-        // On Galera another node may have committed this session a moment ago (a sign-in, a
-        // revocation) without this node having applied it yet: the read waits until it has.
-        // While a dead node is being evicted the cluster commits nothing and that wait stalls
-        // for seconds. Then a live row read locally is used (what could change it now has to
-        // wait for the cluster too); a missing one may be a sign-in this node has not received
-        // yet, so for that the read waits for the cluster after all.
-        let row = if self.causal().await? {
-            let causal = &self.inner.queries.load_causal;
-            match tokio::time::timeout(CAUSAL_WAIT, load(causal)).await {
-                Ok(row) => row?,
-                Err(_) => match load(&self.inner.queries.load).await? {
-                    Some(row) => Some(row),
-                    None => load(causal).await?,
-                },
+        let row = if self.inner.settings.coalesce_loads {
+            let (reply, answer) = oneshot::channel();
+            if self.loads.push(id, reply) {
+                let store = self.clone();
+                tokio::spawn(async move { store.send_queued_loads().await });
             }
+            // No answer means the task was dropped with its runtime: the pool is going away.
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::db("load")(mysql_async::Error::Driver(
+                    mysql_async::DriverError::PoolDisconnected,
+                )))
+            })?
         } else {
-            load(&self.inner.queries.load).await?
+            self.load_rows(&[id]).await?.remove(&id)
         };
-        let Some(mut row) = row else {
+        let Some(LoadedRow { data, age_us }) = row else {
             return Ok(None);
         };
-        let data: Vec<u8> = take(&mut row, 0, OP, "data")?;
-        let age_us: i64 = take(&mut row, 1, OP, "last_seen_at")?;
         let age = Duration::from_micros(age_us.max(0).unsigned_abs());
         self.inner
             .touch
             .loaded(id, age, self.inner.settings.touch_interval);
         // Invalid UTF-8 is corrupt state, like invalid JSON.
         Ok(Some(String::from_utf8(data).unwrap_or_default()))
+    }
+
+    /// Send the loads queued on this worker (see [`crate::batch`]). Spawned by the first
+    /// load of a scheduler pass, it runs after the requests already woken in that pass, which
+    /// queue theirs meanwhile.
+    async fn send_queued_loads(self) {
+        let mut batches = self.loads.take();
+        let Some(first) = batches.pop() else {
+            return;
+        };
+        // Past the first, each batch on a connection (and a task) of its own.
+        for batch in batches {
+            let store = self.clone();
+            tokio::spawn(async move { store.answer(batch).await });
+        }
+        self.answer(first).await;
+    }
+
+    async fn answer(&self, batch: Vec<(SessionId, Reply)>) {
+        let ids: Vec<SessionId> = batch.iter().map(|(id, _)| *id).collect();
+        match self.load_rows(&ids).await {
+            // Two requests of one session may share a batch: each gets the row.
+            Ok(rows) => batch.into_iter().for_each(|(id, reply)| {
+                reply.send(Ok(rows.get(&id).cloned())).ok();
+            }),
+            Err(error) => batch.into_iter().for_each(|(_, reply)| {
+                reply.send(Err(error.replicate())).ok();
+            }),
+        }
+    }
+
+    /// The live rows among `ids` (at most [`batch::BATCH_MAX`]).
+    ///
+    /// On Galera another node may have committed one of these sessions a moment ago (a
+    /// sign-in, a revocation) without this node having applied it yet: the read waits until it
+    /// has. While a dead node is being evicted the cluster commits nothing and that wait stalls
+    /// for seconds. Then live rows read locally are used (what could change them now has to
+    /// wait for the cluster too); a missing one may be a sign-in this node has not received
+    /// yet, so for those the read waits for the cluster after all.
+    async fn load_rows(
+        &self,
+        ids: &[SessionId],
+    ) -> Result<HashMap<SessionId, LoadedRow>, StoreError> {
+        if !self.causal().await? {
+            return self.select_rows(&self.inner.queries.load, ids).await;
+        }
+        let causal = &self.inner.queries.load_causal;
+        if let Ok(rows) = tokio::time::timeout(CAUSAL_WAIT, self.select_rows(causal, ids)).await {
+            return rows;
+        }
+        let mut rows = self.select_rows(&self.inner.queries.load, ids).await?;
+        let missing: Vec<SessionId> = ids
+            .iter()
+            .filter(|id| !rows.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            rows.extend(self.select_rows(causal, &missing).await?);
+        }
+        Ok(rows)
+    }
+
+    /// One `SELECT` of the live rows among `ids`, with the statement of `variant` that fits.
+    async fn select_rows(
+        &self,
+        variant: &[String; BATCH_SIZES.len()],
+        ids: &[SessionId],
+    ) -> Result<HashMap<SessionId, LoadedRow>, StoreError> {
+        const OP: &str = "load";
+        let (class, params) = batch::padded(ids);
+        let (sql, params) = (&variant[class], &mysql_async::Params::Positional(params));
+        let rows: Vec<Row> = self
+            .run(OP, Replay::Idempotent, |mut conn| async move {
+                conn.exec(sql, params.clone()).await
+            })
+            .await?;
+        rows.into_iter()
+            .map(|mut row| {
+                let id: Vec<u8> = take(&mut row, 0, OP, "id")?;
+                let id = SessionId::from_slice(&id).ok_or(StoreError::Decode {
+                    op: OP,
+                    column: "id",
+                })?;
+                let data = take(&mut row, 1, OP, "data")?;
+                let age_us = take(&mut row, 2, OP, "last_seen_at")?;
+                Ok((id, LoadedRow { data, age_us }))
+            })
+            .collect()
     }
 
     async fn insert(

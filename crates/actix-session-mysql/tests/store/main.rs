@@ -10,6 +10,7 @@ mod common;
 
 mod builder;
 mod cleanup;
+mod coalescing;
 mod concurrency;
 mod keys;
 mod load_save;
