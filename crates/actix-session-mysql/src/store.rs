@@ -44,6 +44,8 @@ const MAX_PURGE_CONFLICTS: u32 = 100;
 /// - Every statement computes time with `UTC_TIMESTAMP(6)` on the server, so the server's or
 ///   connection's `time_zone` does not matter and app clocks need not agree.
 /// - `load` checks expiry in SQL: an expired row is dead before cleanup removes it.
+/// - Loads asked for at the same moment on one pool share one `SELECT … WHERE id IN (…)` and
+///   each get their own row (see [coalesce loads]); a lone load is a batch of one.
 /// - `update_ttl` writes at most once per [touch interval] per session; see the crate docs.
 /// - Every operation is bounded by the [operation timeout]: an unreachable database yields an
 ///   error value within that time, never a hang and never a panic.
@@ -54,6 +56,7 @@ const MAX_PURGE_CONFLICTS: u32 = 100;
 ///
 /// [touch interval]: MySqlSessionStoreBuilder::touch_interval
 /// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
+/// [coalesce loads]: MySqlSessionStoreBuilder::coalesce_loads
 #[derive(Clone)]
 pub struct MySqlSessionStore {
     pool: Pool,

@@ -121,8 +121,11 @@ async fn a_failed_batch_fails_each_of_its_loads() {
     let mut failed = 0;
     while let Some(joined) = loads.join_next().await {
         let error = joined.unwrap().expect_err("the table is gone");
-        let cause = format!("{:?}", error);
-        assert!(cause.contains("load failed"), "the operation is named: {cause}");
+        let cause = format!("{error:?}");
+        assert!(
+            cause.contains("load failed"),
+            "the operation is named: {cause}"
+        );
         failed += 1;
     }
     assert_eq!(failed, 5);
