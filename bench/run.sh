@@ -17,8 +17,10 @@
 # request (the app's own database user in USER_STATISTICS: SELECT · write · other commands;
 # on a server without USER_STATISTICS, the server-wide Com_* counters), and the app's peak RSS
 # (VmHWM, reset before each phase through /proc/PID/clear_refs; for the flood also VmRSS a
-# second after it). In phase 3 the CPU and statement figures are per request of both wrk runs
-# together. A Markdown table is printed at the end. Each phase starts once the app is idle; the
+# second after it). For member-portal it also times one hash (its hashing threads' CPU time over
+# phase 2 ÷ the sign-ins of phase 2) and gives the sign-in rates of phases 2 and 3 as a share
+# of the hashing capacity, cores ÷ that time. In phase 3 the CPU and statement figures are per
+# request of both wrk runs together. A Markdown table is printed at the end. Each phase starts once the app is idle; the
 # requests still in flight when wrk stops are not counted, so per-request figures are high by
 # about latency ÷ duration (a few percent for sign-ins at the default 10 s).
 #
@@ -256,6 +258,17 @@ proc_ticks() { # pid -> utime + stime, in clock ticks (fields 14 and 15, after t
   fi
 }
 proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; } # pid field -> KiB
+# utime + stime of member-portal's hashing threads (named password-hash-N), in clock ticks; 0 for
+# a process without them (Express hashes on libuv's pool, which is not told apart).
+hash_ticks() { # pid
+  local t total=0
+  for t in /proc/"$1"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in
+      password-hash-*) total=$((total + $(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }'))) ;;
+    esac
+  done
+  echo "$total"
+}
 # Wait (up to 15 s) until the app stops using CPU, so work queued by the previous phase (sign-ins
 # still waiting for a hash) is not counted in the next one.
 settle() { # pid
@@ -366,10 +379,14 @@ run_app() { # key name url pid dbuser
   settle "$pid"
   reset_peak "$pid"
   before="$(snapshot "$key" "$pid" "$user")"
+  local hash0 hash1
+  hash0="$(hash_ticks "$pid")"
   say "$name: sign-ins, wrk -t${THREADS} -c${SIGNIN_CONNECTIONS} -d${DURATION} --latency -s bench/signin.lua POST /login"
   signin_wrk "$key" "$SIGNIN_CONNECTIONS" "$url" >"$WORK/$key-signins.txt"
   after="$(snapshot "$key" "$pid" "$user")"
+  hash1="$(hash_ticks "$pid")"
   signin_results "$key.signins" "$WORK/$key-signins.txt"
+  R[$key.signins.hash_ticks]=$((hash1 - hash0))
   account "$key.signins" "$before" "$after" "${R[$key.signins.total]}"
   R[$key.signins.peak]="$(proc_kib "$pid" VmHWM)"
   # Responses but no 303: the sign-in itself is broken (CSRF, credentials), not slow.
@@ -381,6 +398,7 @@ run_app() { # key name url pid dbuser
   reset_peak "$pid"
   before="$(snapshot "$key" "$pid" "$user")"
   say "$name: page views during a sign-in flood on ${FLOOD_CONNECTIONS} connections, ${DURATION}"
+  hash0="$(hash_ticks "$pid")"
   signin_wrk "$key" "$FLOOD_CONNECTIONS" "$url" >"$WORK/$key-flood.txt" &
   local flood=$!
   PIDS+=("$flood")
@@ -388,7 +406,9 @@ run_app() { # key name url pid dbuser
   wait "$flood"
   after="$(snapshot "$key" "$pid" "$user")"
   wrk_results "$key.flooded" "$WORK/$key-flooded.txt"
+  hash1="$(hash_ticks "$pid")"
   signin_results "$key.flood" "$WORK/$key-flood.txt"
+  R[$key.flood.hash_ticks]=$((hash1 - hash0))
   account "$key.flooded" "$before" "$after" "$((${R[$key.flooded.total]} + ${R[$key.flood.total]}))"
   R[$key.flooded.peak]="$(proc_kib "$pid" VmHWM)"
   sleep 1
@@ -458,6 +478,15 @@ for key in ours express; do
     [ -z "${R[$key.$phase.errors]}" ] || echo "- $(stack_name "$key") $phase: wrk ${R[$key.$phase.errors]}"
   done
 done
+# Hashing capacity: cores ÷ one hash's time, the hash timed as the hashing threads' CPU time over
+# the sign-in phase ÷ the sign-ins it verified (each successful sign-in is one verification).
+if [ "${R[ours.signins.hash_ticks]:-0}" -gt 0 ] && [ "${R[ours.signins.ok]:-0}" -gt 0 ]; then
+  awk -v t="${R[ours.signins.hash_ticks]}" -v hz="$CLK_TCK" -v n="${R[ours.signins.ok]}" -v cores="$(nproc)" \
+      -v alone="${R[ours.signins.ok_rps]}" -v flood="${R[ours.flood.ok_rps]}" 'BEGIN {
+    hash = t / hz / n; capacity = cores / hash
+    printf "- **member-portal** hashing: %.1f ms of CPU per hash (the hashing threads'"'"' CPU ÷ sign-ins), so a capacity of %d cores ÷ %.1f ms = %.0f sign-ins/s; sign-ins alone reached %.1f/s = %.0f %% of it, during the page-view flood %.1f/s = %.0f %% (the hashing threads run below the HTTP workers'"'"' priority)\n",
+      hash * 1000, cores, hash * 1000, capacity, alone, 100 * alone / capacity, flood, 100 * flood / capacity }'
+fi
 [ -z "${R[peak_note]:-}" ] || echo "- /proc/PID/clear_refs could not be written: peak RSS is since the app started"
 [ "$USERSTAT" = 1 ] || echo "- no USER_STATISTICS on this server: statements are the server-wide Com_* counters (selects · inserts+updates+deletes)"
 [ -n "$DB_PID" ] || echo "- the database server does not run on this machine: no mariadbd CPU figure"
