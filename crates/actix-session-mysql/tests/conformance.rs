@@ -17,7 +17,7 @@ use actix_web::cookie::{time, Cookie, CookieJar, Key};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
-use common::{count, digest, expires_in_secs, row_of, rows, set_row};
+use common::{count, digest, expire, expires_in_secs, row_of, rows, set_row};
 use mysql_async::{OptsBuilder, Pool};
 use serde_json::{json, Value};
 use test_database::TestDatabase;
@@ -357,13 +357,7 @@ async fn browser_session_idle_timeout_slides(policy: CookieContentSecurity) {
     assert!(left > 29.0 * 60.0, "idle timeout slid: {left}");
 
     // Idle past the timeout: the session is gone even though cleanup has not run.
-    set_row(
-        &pool,
-        TABLE,
-        &session_key,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(&pool, TABLE, &session_key).await;
     let req = test::TestRequest::get()
         .uri("/")
         .cookie(cookie)
@@ -500,13 +494,7 @@ async fn invalid_cookie_is_anonymous(policy: CookieContentSecurity) {
     .await;
     let expired_cookie = session_cookie(&res).unwrap();
     let expired_key = session_key_in(&expired_cookie, policy, &key);
-    set_row(
-        &pool,
-        TABLE,
-        &expired_key,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(&pool, TABLE, &expired_key).await;
     let before = rows(&pool, TABLE).await;
 
     let chosen = "attacker-chosen-session-key";

@@ -62,6 +62,17 @@ pub async fn set_row(pool: &Pool, table: &str, key: &SessionKey, set: &str) {
     assert_eq!(affected, 1, "exactly one row should match `{set}`");
 }
 
+/// Make the row of `key` expired a second ago (cleanup has not seen it yet).
+pub async fn expire(pool: &Pool, table: &str, key: &SessionKey) {
+    set_row(
+        pool,
+        table,
+        key,
+        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+}
+
 /// SHA-256 of the key: what the store uses as the row id.
 pub fn digest(key: &SessionKey) -> [u8; 32] {
     Sha256::digest(key.as_ref().as_bytes()).into()

@@ -7,7 +7,7 @@ use actix_session_mysql::MySqlSessionStore;
 use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
 
-use crate::common::{count, exec, row_of, set_row};
+use crate::common::{count, exec, expire, row_of, set_row};
 use crate::{state, TABLE, TTL};
 
 #[tokio::test]
@@ -119,13 +119,7 @@ async fn cleanup_task_deletes_expired_rows_and_stops() {
         Some(state(&[("n", "4")]))
     );
     for key in &keys[..3] {
-        set_row(
-            &pool,
-            TABLE,
-            key,
-            "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-        )
-        .await;
+        expire(&pool, TABLE, key).await;
     }
 
     let task = store.spawn_cleanup();
@@ -142,13 +136,7 @@ async fn cleanup_task_deletes_expired_rows_and_stops() {
         .expect("stop() returns promptly");
 
     // Stopped means stopped: a newly expired row stays until the next purge.
-    set_row(
-        &pool,
-        TABLE,
-        &keys[3],
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(&pool, TABLE, &keys[3]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count(&pool, TABLE).await, 2);
     assert_eq!(store.purge_expired().await.unwrap(), 1);

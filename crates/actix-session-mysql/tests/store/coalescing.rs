@@ -13,15 +13,20 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use test_database::TestDatabase;
 
-use crate::common::set_row;
+use crate::common::expire;
 use crate::{dup, random_key, user_state, TABLE, TTL, USER_KEY};
 
-fn one_connection(db: &TestDatabase) -> Pool {
+/// A store on a one-connection pool, coalescing loads or not.
+async fn store_on_one_connection(db: &TestDatabase, coalesce: bool) -> MySqlSessionStore {
     // No reset on return to the pool: it would zero the session's counters.
     let pool = PoolOpts::default()
         .with_constraints(PoolConstraints::new(1, 1).unwrap())
         .with_reset_connection(false);
-    Pool::new(OptsBuilder::from_opts(db.opts()).pool_opts(pool))
+    MySqlSessionStore::builder(Pool::new(OptsBuilder::from_opts(db.opts()).pool_opts(pool)))
+        .coalesce_loads(coalesce)
+        .build()
+        .await
+        .unwrap()
 }
 
 /// Statements executed so far on the pool's one connection.
@@ -47,13 +52,7 @@ async fn load_all_at_once(store: &MySqlSessionStore) -> u64 {
         keys.push((key, Some(format!("\"user{i}\""))));
     }
     let expired = store.save(user_state("gone"), &TTL).await.unwrap();
-    set_row(
-        store.pool(),
-        TABLE,
-        &expired,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(store.pool(), TABLE, &expired).await;
     keys.push((expired, None));
     keys.push((random_key(), None));
 
@@ -78,10 +77,7 @@ async fn load_all_at_once(store: &MySqlSessionStore) -> u64 {
 #[tokio::test]
 async fn concurrent_loads_share_statements_and_each_gets_its_own_row() {
     let db = TestDatabase::create().await;
-    let store = MySqlSessionStore::builder(one_connection(&db))
-        .build()
-        .await
-        .unwrap();
+    let store = store_on_one_connection(&db, true).await;
     // 22 loads: a batch of 16 and one of 6.
     assert_eq!(load_all_at_once(&store).await, 2);
 }
@@ -89,21 +85,14 @@ async fn concurrent_loads_share_statements_and_each_gets_its_own_row() {
 #[tokio::test]
 async fn without_coalescing_each_load_is_a_statement() {
     let db = TestDatabase::create().await;
-    let store = MySqlSessionStore::builder(one_connection(&db))
-        .coalesce_loads(false)
-        .build()
-        .await
-        .unwrap();
+    let store = store_on_one_connection(&db, false).await;
     assert_eq!(load_all_at_once(&store).await, 22);
 }
 
 #[tokio::test]
 async fn a_failed_batch_fails_each_of_its_loads() {
     let db = TestDatabase::create().await;
-    let store = MySqlSessionStore::builder(one_connection(&db))
-        .build()
-        .await
-        .unwrap();
+    let store = store_on_one_connection(&db, true).await;
     let key = store.save(user_state("alice"), &TTL).await.unwrap();
     store
         .pool()

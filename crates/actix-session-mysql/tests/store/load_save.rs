@@ -4,7 +4,7 @@ use actix_session::storage::{LoadError, SessionKey, SessionStore};
 use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
 
-use crate::common::{count, digest, row_of, set_row};
+use crate::common::{count, digest, expire, row_of, set_row};
 use crate::{state, store, TABLE, TTL};
 
 #[tokio::test]
@@ -87,13 +87,7 @@ async fn expired_row_is_not_loaded_before_cleanup() {
     )
     .await;
     assert!(store.load(&key).await.unwrap().is_some(), "still live");
-    set_row(
-        store.pool(),
-        TABLE,
-        &key,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(store.pool(), TABLE, &key).await;
     assert_eq!(store.load(&key).await.unwrap(), None);
     assert_eq!(
         count(store.pool(), TABLE).await,

@@ -6,7 +6,7 @@ use actix_session::storage::{SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session_mysql::{MySqlSessionStore, SessionHandle, StoreError};
 use test_database::TestDatabase;
 
-use crate::common::{count, row_of, rows, set_row};
+use crate::common::{count, expire, row_of, rows, set_row};
 use crate::{dup, state, store, user_state, TABLE, TTL, USER_KEY};
 
 #[tokio::test]
@@ -108,13 +108,7 @@ async fn expired_sessions_are_not_listed() {
     let store = store(&db).await;
     let live = store.save(user_state("alice"), &TTL).await.unwrap();
     let dead = store.save(user_state("alice"), &TTL).await.unwrap();
-    set_row(
-        store.pool(),
-        TABLE,
-        &dead,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(store.pool(), TABLE, &dead).await;
     let listed = store.list_user_sessions("alice").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].handle, SessionHandle::of(&live));
@@ -199,13 +193,7 @@ async fn trimming_keeps_the_most_recently_seen_live_sessions() {
         alice.push(key);
     }
     let expired = store.save(user_state("alice"), &TTL).await.unwrap();
-    set_row(
-        store.pool(),
-        TABLE,
-        &expired,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(store.pool(), TABLE, &expired).await;
     let bob = store.save(user_state("bob"), &TTL).await.unwrap();
     let anon = store.save(state(&[("counter", "1")]), &TTL).await.unwrap();
 
@@ -305,13 +293,7 @@ async fn live_sessions_are_counted_expired_ones_are_not() {
     store.save(user_state("bob"), &TTL).await.unwrap();
     store.save(state(&[("counter", "1")]), &TTL).await.unwrap();
     assert_eq!(store.count_live_sessions().await.unwrap(), 3);
-    set_row(
-        store.pool(),
-        TABLE,
-        &alice,
-        "expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    expire(store.pool(), TABLE, &alice).await;
     assert_eq!(
         store.count_live_sessions().await.unwrap(),
         2,
