@@ -29,8 +29,11 @@ mod embedded {
 /// lock wait timed out and, in autocommit mode, the statement was rolled back; 1047, a Galera
 /// node that is not ready (joining, or cut off from the primary component) refused the
 /// statement before running it; 3101, MySQL Group Replication rolled the transaction back at
-/// commit (a conflict with another member).
-const NOT_COMMITTED: [u16; 4] = [1213, 1205, 1047, 3101];
+/// commit (a conflict with another member); 1467, InnoDB could not take a table's AUTO-INC
+/// lock — a deadlock (or lock wait timeout) in disguise, seen when concurrent
+/// `INSERT … SELECT`s into `security_events` lock each other out (`events.rs`), and handled
+/// by InnoDB like 1213 or 1205.
+const NOT_COMMITTED: [u16; 5] = [1213, 1205, 1047, 3101, 1467];
 
 /// How often a statement runs at most when it keeps meeting [`NOT_COMMITTED`] errors.
 const MAX_ATTEMPTS: u32 = 4;
