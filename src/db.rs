@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use actix_session_mysql::retry;
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{
     Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row, Transaction, TxOpts,
@@ -22,21 +23,6 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 mod embedded {
     refinery::embed_migrations!("sql");
 }
-
-/// Server errors after which a statement is known not to have taken effect, so running it
-/// again is safe whatever it does: 1213, the transaction was rolled back (a deadlock, or a
-/// Galera certification conflict at commit: another node wrote the same row first); 1205, a
-/// lock wait timed out and, in autocommit mode, the statement was rolled back; 1047, a Galera
-/// node that is not ready (joining, or cut off from the primary component) refused the
-/// statement before running it; 3101, MySQL Group Replication rolled the transaction back at
-/// commit (a conflict with another member); 1467, InnoDB could not take a table's AUTO-INC
-/// lock — a deadlock (or lock wait timeout) in disguise, seen when concurrent
-/// `INSERT … SELECT`s into `security_events` lock each other out (`events.rs`), and handled
-/// by InnoDB like 1213 or 1205.
-const NOT_COMMITTED: [u16; 5] = [1213, 1205, 1047, 3101, 1467];
-
-/// How often a statement runs at most when it keeps meeting [`NOT_COMMITTED`] errors.
-const MAX_ATTEMPTS: u32 = 4;
 
 /// Whether a statement may run again after its connection broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +59,15 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Wrap a driver error, telling an outage from a rejected statement. The transient
-    /// [`NOT_COMMITTED`] errors count as an outage: a user should try again, not see a bug.
+    /// Wrap a driver error, telling an outage from a rejected statement. The transient errors
+    /// that prove nothing was committed ([`retry::not_committed`]: deadlocks, certification
+    /// conflicts) count as an outage: a user should try again, not see a bug.
     pub fn from_driver(op: &'static str) -> impl FnOnce(mysql_async::Error) -> Self {
         move |source| match source {
-            mysql_async::Error::Server(ref e) if NOT_COMMITTED.contains(&e.code) => {
-                Self::Unavailable {
-                    op,
-                    source: Some(source),
-                }
-            }
+            ref e if retry::not_committed(e) => Self::Unavailable {
+                op,
+                source: Some(source),
+            },
             mysql_async::Error::Server(_) => Self::Query { op, source },
             source => Self::Unavailable {
                 op,
@@ -171,18 +156,15 @@ where
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let again = match &error {
-                mysql_async::Error::Server(e) => NOT_COMMITTED.contains(&e.code),
-                // Only the first broken connection is retried: a second means an outage.
-                _ => replay == Replay::Read && attempt == 1,
+            let replay = match replay {
+                Replay::Read => retry::Replay::Idempotent,
+                Replay::Write => retry::Replay::NotTwice,
             };
-            if !again || attempt >= MAX_ATTEMPTS {
+            let Some(pause) = retry::again_after(&error, replay, attempt) else {
                 return Err(DbError::from_driver(op)(error));
-            }
+            };
             tracing::debug!(op, attempt, error = %error, "retrying on another connection");
-            // Conflicting writers on other nodes back off by different amounts.
-            let backoff = 2_u64.pow(attempt) + rand::random_range(0..5);
-            tokio::time::sleep(Duration::from_millis(backoff)).await;
+            tokio::time::sleep(pause).await;
             attempt += 1;
         }
     })
@@ -308,6 +290,43 @@ pub async fn create_database(opts: &Opts) -> anyhow::Result<()> {
     .with_context(|| format!("could not create database {name}"))?;
     conn.disconnect().await.ok();
     Ok(())
+}
+
+/// How long a database created at start may take to reach every node of a cluster. On Galera,
+/// `CREATE DATABASE` returns once its own node has run it; a connection the proxy sends to
+/// another node can be told "unknown database" for a moment after.
+const NEW_DATABASE_GRACE: Duration = Duration::from_secs(10);
+
+/// MySQL's and MariaDB's "Unknown database".
+const ER_BAD_DB: u16 = 1049;
+
+/// Run `prepare` (migrations, the session table) on the database [`create_database`] has just
+/// made sure of, again while it fails with "unknown database" during [`NEW_DATABASE_GRACE`]:
+/// the node that answered has not run the `CREATE DATABASE` yet.
+pub async fn on_new_database<T, Fut>(prepare: impl Fn() -> Fut) -> anyhow::Result<T>
+where
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let since = std::time::Instant::now();
+    loop {
+        match prepare().await {
+            Err(error) if unknown_database(&error) && since.elapsed() < NEW_DATABASE_GRACE => {
+                tracing::info!("the new database has not reached this node yet; waiting");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether the server said, anywhere in `error`'s chain, that the database does not exist.
+fn unknown_database(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<mysql_async::Error>(),
+            Some(mysql_async::Error::Server(e)) if e.code == ER_BAD_DB
+        )
+    })
 }
 
 /// Apply the app's migrations from `sql/`.

@@ -38,14 +38,17 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(Opts, MySq
     let opts = db::pool_opts(&settings.database_url).context("DATABASE_URL")?;
     db::create_database(&opts).await?;
     let pool = Pool::new(opts.clone());
-    db::migrate(&pool).await?;
-    let store = MySqlSessionStore::builder(pool)
-        .table_name(SESSION_TABLE)
-        .touch_interval(settings.touch_interval)
-        .operation_timeout(db::OPERATION_TIMEOUT)
-        .build()
-        .await
-        .context("could not prepare the session table")?;
+    let store = db::on_new_database(|| async {
+        db::migrate(&pool).await?;
+        MySqlSessionStore::builder(pool.clone())
+            .table_name(SESSION_TABLE)
+            .touch_interval(settings.touch_interval)
+            .operation_timeout(db::OPERATION_TIMEOUT)
+            .build()
+            .await
+            .context("could not prepare the session table")
+    })
+    .await?;
     Ok((opts, store))
 }
 

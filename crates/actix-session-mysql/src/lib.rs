@@ -6,7 +6,7 @@ mod cleanup;
 mod error;
 mod id;
 mod record;
-mod retry;
+pub mod retry;
 mod sql;
 mod store;
 mod touch;
