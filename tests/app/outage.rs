@@ -291,7 +291,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     // 6. A database that hangs instead of refusing: the bounded waits must still give a 503
     // page in seconds, and the app must recover when it answers again (pooled connections
     // were abandoned mid-statement by the timeouts).
-    db.freeze();
+    db.freeze().await;
     let mut slowest = Duration::ZERO;
     for i in 0..3 {
         let home = Answer::get(&member, "/").await;

@@ -11,9 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
+use test_database::server::{install_system_tables, MARIADBD};
 
-const MARIADBD: &str = "/usr/sbin/mariadbd";
-const INSTALL_DB: &str = "mariadb-install-db";
 const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 const HAPROXY: &str = "haproxy";
 
@@ -134,7 +133,7 @@ impl Cluster {
             std::fs::create_dir_all(node.data_dir()).unwrap();
         }
         // Only the first node needs system tables: the others get everything by state transfer.
-        cluster.install_system_tables(0);
+        install_system_tables(&cluster.nodes[0].data_dir(), "mysql");
         cluster.give_to_mysql_user();
         let started = Instant::now();
         cluster.spawn_node(0, true);
@@ -262,26 +261,6 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    fn install_system_tables(&self, i: usize) {
-        let node = &self.nodes[i];
-        let output = Command::new(INSTALL_DB)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", node.data_dir().display()))
-            .arg("--user=mysql")
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("could not run {INSTALL_DB}: {e}"));
-        assert!(
-            output.status.success(),
-            "{INSTALL_DB} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
     }
 
     /// rsync state transfer runs as the server's user and must write the data dirs: as root,

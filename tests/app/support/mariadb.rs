@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::spare_port;
+use test_database::server::{install_system_tables, MARIADBD};
 
-const MARIADBD: &str = "/usr/sbin/mariadbd";
-const INSTALL_DB: &str = "mariadb-install-db";
+use super::spare_port;
 
 /// How long the server may take to accept connections.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
@@ -37,22 +36,7 @@ impl ThrowawayMariaDb {
             dir,
             child: None,
         };
-        let output = Command::new(INSTALL_DB)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", db.data_dir().display()))
-            .arg("--user=root")
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("could not run {INSTALL_DB}: {e}"));
-        assert!(
-            output.status.success(),
-            "{INSTALL_DB} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        install_system_tables(&db.data_dir(), "root");
         db
     }
 
@@ -118,9 +102,20 @@ impl ThrowawayMariaDb {
     }
 
     /// Freeze the server (SIGSTOP): it still completes TCP handshakes (the kernel does) but
-    /// never answers, like a hung or unreachable host.
-    pub fn freeze(&self) {
+    /// never answers, like a hung or unreachable host. Returns once every thread has stopped:
+    /// the signal stops a process's threads one by one as each gets a core, and until then a
+    /// thread woken by a query can still answer it.
+    pub async fn freeze(&self) {
         self.signal("STOP");
+        let pid = self.child.as_ref().expect("running").id();
+        let started = Instant::now();
+        while !all_threads_stopped(pid) {
+            assert!(
+                started.elapsed() < STARTUP_DEADLINE,
+                "mariadbd did not stop within {STARTUP_DEADLINE:?} of SIGSTOP"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Let a frozen server go on (SIGCONT).
@@ -152,6 +147,20 @@ impl Drop for ThrowawayMariaDb {
         self.kill();
         std::fs::remove_dir_all(&self.dir).ok();
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
 }
 
 fn read_lossy(path: &Path) -> String {

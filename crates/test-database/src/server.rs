@@ -1,0 +1,34 @@
+//! A MariaDB server of a test's own, from the Debian package: the paths of its programs and
+//! the creation of a data dir. The tests that start servers (an outage, a Galera cluster) add
+//! their own options and lifecycles on top.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The server program.
+pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+
+/// The program that creates a data dir's system tables.
+const INSTALL_DB: &str = "mariadb-install-db";
+
+/// Create the system tables in `data_dir` (no test database), with root logging in without a
+/// password, for a server that will run as `user`. Panics, with the tool's output, if that
+/// fails.
+pub fn install_system_tables(data_dir: &Path, user: &str) {
+    let output = Command::new(INSTALL_DB)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data_dir.display()))
+        .arg(format!("--user={user}"))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {INSTALL_DB}: {e}"));
+    assert!(
+        output.status.success(),
+        "{INSTALL_DB} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
