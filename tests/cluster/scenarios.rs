@@ -480,6 +480,16 @@ async fn stores_on_nodes(
     .unwrap();
     let mut stores = Vec::new();
     for &node in nodes {
+        // The other nodes run the `CREATE DATABASE` a moment later: wait until this one has.
+        let mut conn = cluster.node_conn(node).await;
+        conn.query_drop("SET SESSION wsrep_sync_wait = 15")
+            .await
+            .unwrap();
+        let found: Option<String> = conn
+            .query_first(format!("SHOW DATABASES LIKE '{db}'"))
+            .await
+            .unwrap();
+        assert!(found.is_some(), "database {db} not on node {node}");
         let url = format!("{}/{db}?client_found_rows=true", cluster.node_url(node));
         let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&url).unwrap());
         let builder = configure(MySqlSessionStore::builder(pool));
