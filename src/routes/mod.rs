@@ -17,7 +17,7 @@ pub mod sessions;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::from_fn;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
 use askama::Template;
 
 use crate::auth::require_member;
@@ -26,41 +26,45 @@ use crate::templates::render;
 
 /// The route table. Signed-in pages are wrapped in [`require_member`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::check))
-        .route("/static/style.css", web::get().to(assets::style))
-        .service(web::resource("/login").get(login::form).post(login::submit))
+    cfg.route("/healthz", read().to(health::check))
+        .route("/static/style.css", read().to(assets::style))
+        .service(
+            web::resource("/login")
+                .route(read().to(login::form))
+                .post(login::submit),
+        )
         .service(
             web::resource("/register")
-                .get(register::form)
+                .route(read().to(register::form))
                 .post(register::submit),
         )
         .service(web::resource("/logout").post(logout::submit))
         .service(
             web::resource("/")
                 .wrap(from_fn(require_member))
-                .get(home::page),
+                .route(read().to(home::page)),
         )
         .service(
             web::resource("/account/password")
                 .wrap(from_fn(require_member))
-                .get(account::form)
+                .route(read().to(account::form))
                 .post(account::submit),
         )
         .service(
             web::resource("/account/profile")
                 .wrap(from_fn(require_member))
-                .get(profile::form)
+                .route(read().to(profile::form))
                 .post(profile::submit),
         )
         .service(
             web::resource("/account/activity")
                 .wrap(from_fn(require_member))
-                .get(activity::list),
+                .route(read().to(activity::list)),
         )
         .service(
             web::resource("/sessions")
                 .wrap(from_fn(require_member))
-                .get(sessions::list),
+                .route(read().to(sessions::list)),
         )
         .service(
             web::resource("/sessions/revoke")
@@ -73,6 +77,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(sessions::revoke_others),
         )
         .default_service(web::to(not_found::page));
+}
+
+/// A route for `GET` and `HEAD`. actix-web's `web::get()` leaves `HEAD` out, and monitors and
+/// link checkers send it; the server drops the body of a `HEAD` answer, keeping its headers.
+fn read() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// `303 See Other` to `location`.

@@ -201,3 +201,37 @@ async fn the_session_cookie_has_the_right_attributes() {
     let value = cookie.split(';').next().unwrap().trim_start_matches("sid=");
     assert_eq!(app.session_rows_containing(value).await, 0);
 }
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let anonymous = app.new_visitor();
+    app.register("hana", "Hana", "hanas password").await;
+    for (visitor, path) in [
+        (&anonymous, "/healthz"),
+        (&anonymous, "/static/style.css"),
+        (&anonymous, "/login"),
+        (&anonymous, "/register"),
+        (&app, "/"),
+        (&app, "/sessions"),
+    ] {
+        let get = visitor.get(path).await;
+        assert_eq!(get.status(), StatusCode::OK, "GET {path}");
+        let head = visitor.client.head(visitor.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
+        assert_eq!(
+            head.headers()["content-type"],
+            get.headers()["content-type"],
+            "HEAD {path}"
+        );
+        assert!(head.text().await.unwrap().is_empty(), "HEAD {path}: a body");
+    }
+    let r = anonymous
+        .client
+        .delete(anonymous.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "GET, HEAD, POST");
+}
