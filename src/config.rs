@@ -24,6 +24,10 @@ pub enum Environment {
 /// Sign-in attempts a minute per client IP unless `LOGIN_IP_LIMIT` says otherwise.
 pub const DEFAULT_LOGIN_IP_LIMIT: u32 = 30;
 
+/// The longest timeout or interval accepted: 400 days, the longest lifetime browsers give any
+/// cookie. A longer one is a typo, not a policy.
+const MAX_DURATION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
 /// The app's settings.
 #[derive(Clone)]
 pub struct Settings {
@@ -52,6 +56,8 @@ pub struct Settings {
     pub frontend: Frontend,
     /// `METRICS_BIND`: where Prometheus metrics are served; `None` (the default) for nowhere.
     pub metrics_bind: Option<SocketAddr>,
+    /// `RUST_LOG`: the log filter (checked here, applied by [`crate::init_tracing`]).
+    pub log_filter: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -159,6 +165,12 @@ impl Settings {
             if value.is_zero() {
                 return Err(bad(name, "must be greater than zero"));
             }
+            if value > MAX_DURATION {
+                return Err(bad(
+                    name,
+                    "must be at most 400 days, the longest any browser keeps a cookie",
+                ));
+            }
             Ok(value)
         };
         let idle_timeout = duration("SESSION_IDLE_TIMEOUT", "30m")?;
@@ -206,6 +218,13 @@ impl Settings {
         };
         let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
             .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
+        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(log_filter.trim()) {
+            return Err(bad(
+                "RUST_LOG",
+                format!("{log_filter:?} is not a tracing filter such as info or warn,member_portal=debug ({e})"),
+            ));
+        }
         Ok(Self {
             database_url,
             bind,
@@ -222,6 +241,7 @@ impl Settings {
                 trusted_proxies,
             },
             metrics_bind,
+            log_filter,
         })
     }
 
@@ -232,10 +252,15 @@ impl Settings {
 }
 
 fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
-    let engine = base64::engine::general_purpose::STANDARD;
-    let bytes = engine
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    // Standard or URL-safe alphabet, with or without `=` padding: however the key was encoded.
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    let bytes = standard
         .decode(encoded)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded))
+        .or_else(|_| url_safe.decode(encoded))
         .map_err(|_| bad("SESSION_KEY", "not valid base64"))?;
     Key::try_from(bytes.as_slice()).map_err(|_| {
         bad(
@@ -303,6 +328,28 @@ mod tests {
     }
 
     #[test]
+    fn keys_decode_with_or_without_padding_in_either_alphabet() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let bytes = [0xfb_u8; 65];
+        for encoded in [
+            STANDARD.encode(bytes),
+            STANDARD_NO_PAD.encode(bytes),
+            URL_SAFE_NO_PAD.encode(bytes),
+        ] {
+            let s = settings(&[("SESSION_KEY", &encoded)]).expect("a valid key");
+            assert_eq!(s.session_key.master(), Key::from(&bytes).master());
+        }
+    }
+
+    #[test]
+    fn log_filters_are_checked() {
+        for filter in ["warn", "info,member_portal=debug", "actix_web=warn,debug"] {
+            let s = settings(&[("RUST_LOG", filter)]).expect(filter);
+            assert_eq!(s.log_filter, filter);
+        }
+    }
+
+    #[test]
     fn production_needs_a_key() {
         let err = settings(&[("APP_ENV", "production")]).expect_err("no key");
         assert_eq!(err.variable, "SESSION_KEY");
@@ -334,6 +381,11 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/40"),
             ("METRICS_BIND", "9090"),
             ("METRICS_BIND", "127.0.0.1:8080"),
+            ("SESSION_IDLE_TIMEOUT", "1000000000y"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "401days"),
+            ("PUBLIC_ORIGIN", "https://portal.example.com:99999"),
+            ("RUST_LOG", "[[[bad"),
+            ("RUST_LOG", "info,member_portal=bogus"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

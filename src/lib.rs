@@ -52,9 +52,10 @@ pub mod state;
 pub mod templates;
 pub mod throttle;
 
-/// Set up logging to stderr from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// Set up logging to stderr through `filter` (`RUST_LOG`, checked by [`config::Settings`]).
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(filter.trim())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    member_portal::init_tracing();
+    member_portal::init_tracing(&settings.log_filter);
     match actix_web::rt::System::new().block_on(cli::run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

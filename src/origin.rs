@@ -32,7 +32,7 @@ impl Origin {
         if uri.query().is_some() || text.contains('#') {
             return None;
         }
-        Self::new(&scheme, authority.host(), authority.port_u16())
+        Self::new(&scheme, authority.host(), port_of(authority)?)
     }
 
     /// The origin of `host` (a `Host` header value: `name[:port]`) under `scheme`.
@@ -44,7 +44,7 @@ impl Origin {
         Self::new(
             &scheme.to_ascii_lowercase(),
             authority.host(),
-            authority.port_u16(),
+            port_of(&authority)?,
         )
     }
 
@@ -62,6 +62,18 @@ impl Origin {
             host: host.to_ascii_lowercase(),
             port: port.unwrap_or(default_port),
         })
+    }
+}
+
+/// The port written in `authority`: `Some(None)` when there is none, `None` when the one
+/// written is no port (`:99999`, `:`), which makes the whole origin invalid rather than
+/// quietly the scheme's default.
+#[allow(clippy::option_option)] // "no port" and "not a port" are different answers
+fn port_of(authority: &actix_web::http::uri::Authority) -> Option<Option<u16>> {
+    match authority.as_str().rsplit_once(':') {
+        // An IPv6 literal's colons are inside its brackets.
+        Some((_, after)) if !after.contains(']') => after.parse().ok().map(Some),
+        _ => Some(None),
     }
 }
 
@@ -168,6 +180,7 @@ mod tests {
         assert_ne!(origin("http://a.example"), origin("https://a.example"));
         assert_ne!(origin("http://a.example:8080"), origin("http://a.example"));
         assert_eq!(origin("http://[::1]:8080").to_string(), "http://[::1]:8080");
+        assert_eq!(origin("http://[::1]").to_string(), "http://[::1]");
         assert_eq!(
             origin("https://a.example:443").to_string(),
             "https://a.example"
@@ -181,6 +194,10 @@ mod tests {
             "https://a.example?q",
             "https://a.example#f",
             "https://",
+            "https://a.example:99999",
+            "https://a.example:",
+            "https://a.example:8x",
+            "http://[::1]:70000",
             "",
         ] {
             assert!(Origin::parse(bad).is_none(), "{bad}");
