@@ -110,10 +110,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Migrate => {
-            let (_, store) = prepare_database(&settings).await?;
-            store.pool().clone().disconnect().await.ok();
-            tracing::info!("database ready");
-            Ok(())
+            with_store(&settings, async |_| {
+                report(format_args!(
+                    "database ready: migrations applied, session table in place"
+                ))
+            })
+            .await
         }
         Command::User {
             command: UserCommand::Add { name, display_name },
@@ -133,18 +135,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Sessions {
             command: SessionsCommand::PurgeExpired,
         } => {
-            let (_, store) = prepare_database(&settings).await?;
-            let deleted = store.purge_expired().await?;
-            let throttle_rows = crate::throttle::purge_stale(store.pool()).await?;
-            let old_events = crate::events::purge_old(store.pool()).await?;
-            store.pool().clone().disconnect().await.ok();
-            tracing::info!(
-                deleted,
-                throttle_rows,
-                old_events,
-                "expired sessions, stale throttle rows and old security events deleted"
-            );
-            Ok(())
+            with_store(&settings, async |store| {
+                let deleted = store.purge_expired().await?;
+                let throttle_rows = crate::throttle::purge_stale(store.pool()).await?;
+                let old_events = crate::events::purge_old(store.pool()).await?;
+                report(format_args!(
+                    "deleted {deleted} expired session(s), {throttle_rows} stale throttle row(s), \
+                     {old_events} security event(s) older than {} days",
+                    crate::events::RETENTION_DAYS
+                ))
+            })
+            .await
         }
     }
 }
@@ -159,10 +160,11 @@ async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> any
     let created = members::create(&pool, &username, &display, &hash).await;
     pool.disconnect().await.ok();
     match created {
-        Ok(_) => {
-            tracing::info!(user = username.as_str(), "member added");
-            Ok(())
-        }
+        Ok(_) => report(format_args!(
+            "member {} added, display name {:?}",
+            username.as_str(),
+            display.as_str()
+        )),
         Err(CreateError::Taken) => anyhow::bail!("the username {} is taken", username.as_str()),
         Err(CreateError::Db(e)) => Err(e.into()),
     }

@@ -39,6 +39,7 @@ async fn migrate_user_add_and_purge() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("database ready"));
 
     let add = |name: &str, password: &str| {
         let mut child = command(&db)
@@ -52,7 +53,12 @@ async fn migrate_user_add_and_purge() {
         writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
         child.wait_with_output().unwrap()
     };
-    assert!(add("Una", "unas long password").status.success());
+    let added = add("Una", "unas long password");
+    assert!(added.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout),
+        "member una added, display name \"Una Admin\"\n"
+    );
     let again = add("una", "unas long password");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
@@ -91,6 +97,11 @@ async fn migrate_user_add_and_purge() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deleted 1 expired session(s), 1 stale throttle row(s), 0 security event(s) older than \
+         90 days\n"
+    );
     let left: u64 = conn
         .query_first("SELECT COUNT(*) FROM sessions")
         .await
