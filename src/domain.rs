@@ -162,7 +162,9 @@ impl NewPassword {
 /// Where to go after signing in: `next` if it is a local path, else `/`.
 ///
 /// Local means one leading `/` (not `//`, which browsers read as another host, nor `/\`, which
-/// some read the same way) and no control characters (a header-splitting risk).
+/// some read the same way) and no control characters (a header-splitting risk). Characters a
+/// `Location` header cannot carry as they are (non-ASCII, spaces) come back percent-encoded,
+/// as a browser would have sent them.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
@@ -171,7 +173,15 @@ pub fn safe_next(next: Option<&str>) -> String {
                 && !path.starts_with("/\\")
                 && !path.chars().any(char::is_control) =>
         {
-            path.to_owned()
+            let mut encoded = String::with_capacity(path.len());
+            for byte in path.bytes() {
+                if byte.is_ascii_graphic() {
+                    encoded.push(char::from(byte));
+                } else {
+                    encoded.push_str(&format!("%{byte:02X}"));
+                }
+            }
+            encoded
         }
         _ => "/".to_owned(),
     }
@@ -247,6 +257,8 @@ mod tests {
     #[test]
     fn next_is_local_only() {
         assert_eq!(safe_next(Some("/sessions?x=1")), "/sessions?x=1");
+        assert_eq!(safe_next(Some("/café au lait")), "/caf%C3%A9%20au%20lait");
+        assert_eq!(safe_next(Some("/a%20b")), "/a%20b");
         for bad in [
             "//evil.example",
             "https://evil.example",

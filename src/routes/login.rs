@@ -30,13 +30,15 @@ pub struct LoginQuery {
 pub async fn form(
     req: HttpRequest,
     identity: Option<Identity>,
-    query: web::Query<LoginQuery>,
+    query: Option<web::Query<LoginQuery>>,
     signer: web::Data<CsrfSigner>,
 ) -> HttpResponse {
     if identity.is_some() {
         return see_other("/");
     }
-    let next = safe_next(query.next.as_deref());
+    // A query that does not parse (`next` twice, bad escapes) is a `next` that is no local
+    // path: the form still shows, and leads to `/`.
+    let next = safe_next(query.as_ref().and_then(|q| q.next.as_deref()));
     page(&req, &signer, StatusCode::OK, String::new(), next, None)
 }
 

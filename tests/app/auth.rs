@@ -104,6 +104,7 @@ async fn next_is_honoured_only_for_local_paths() {
         ("//evil.example", "/"),
         ("https://evil.example", "/"),
         ("/\\evil", "/"),
+        ("/café?q=a b", "/caf%C3%A9?q=a%20b"),
     ] {
         let query = serde_urlencoded::to_string([("next", next)]).unwrap();
         let token = app.csrf_token(&format!("/login?{query}")).await;
@@ -125,6 +126,14 @@ async fn next_is_honoured_only_for_local_paths() {
     // A signed-in visitor asking for a protected page is sent to sign in and then back.
     let r = app.get("/sessions").await;
     assert_eq!(location(&r), "/login?next=%2Fsessions");
+
+    // A query that does not parse still gets the form, leading to `/`.
+    for query in ["next=/a&next=/b", "next=%ZZ", "next"] {
+        let r = app.get(&format!("/login?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(r#"name="next" value="/""#), "{query}: {html}");
+    }
 }
 
 #[tokio::test]
