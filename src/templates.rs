@@ -1,4 +1,8 @@
 //! The pages: one Askama struct per template in `templates/`, all extending `base.html`.
+//!
+//! The forms' `maxlength` attributes are twice the limits the server checks: browsers count
+//! UTF-16 code units, the server counts characters, and a limit of 40 would stop a browser at
+//! 20 emoji. Every valid value gets through; the server's 422 page explains the rest.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
