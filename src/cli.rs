@@ -157,7 +157,7 @@ async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> any
     let (_, store) = prepare_database(settings).await?;
     let pool: Pool = store.pool().clone();
     let hash = Hasher::new().hash(password.into_inner()).await?;
-    let created = members::create(&pool, &username, &display, &hash).await;
+    let created = members::create(&pool, &username, &display, &hash, None).await;
     pool.disconnect().await.ok();
     match created {
         Ok(_) => report(format_args!(

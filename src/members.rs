@@ -87,12 +87,15 @@ pub async fn find(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
     Ok(credentials(pool, id).await?.map(|c| c.member))
 }
 
-/// Create an author and its member in one transaction.
+/// Create an author and its member in one transaction. `signed_in` is where the new member
+/// signs in from at once (registration): that `signin` event commits with the account, so the
+/// activity page starts with it. The command line passes `None`: nobody signs in there.
 pub async fn create(
     pool: &Pool,
     username: &Username,
     name: &DisplayName,
     password_hash: &str,
+    signed_in: Option<&Origin>,
 ) -> Result<Member, CreateError> {
     const OP: &str = "create member";
     let created = db::bounded(OP, async {
@@ -112,6 +115,11 @@ pub async fn create(
         )
         .await
         .map_err(DbError::from_driver(OP))?;
+        if let Some(origin) = signed_in {
+            events::record_in(&mut tx, username.as_str(), EventKind::SignIn, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
         tx.commit().await.map_err(DbError::from_driver(OP))
     })
     .await;

@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::csrf::{CsrfSigner, PublicForm};
 use crate::domain::{DisplayName, NewPassword, Username};
 use crate::errors::AppError;
+use crate::events::Origin;
 use crate::members::{self, CreateError};
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -48,6 +49,7 @@ pub async fn submit(
     req: HttpRequest,
     form: PublicForm,
     session: TypedSession,
+    origin: Origin,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
@@ -78,7 +80,7 @@ pub async fn submit(
         Err(message) => return Ok(invalid(message)),
     };
     let hash = state.hasher.hash(password.into_inner()).await?;
-    match members::create(&state.pool, &username, &name, &hash).await {
+    match members::create(&state.pool, &username, &name, &hash, Some(&origin)).await {
         Ok(member) => {
             session.sign_in(&req, &member)?;
             Ok(see_other("/"))
