@@ -7,14 +7,15 @@ use std::time::SystemTime;
 use actix_identity::Identity;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::errors::AppError;
+use crate::errors::{AppError, PlainErrorPage};
 use crate::members::{self, Member};
 use crate::session::TypedSession;
 use crate::state::AppState;
+use crate::templates::{render, ErrorPage, Layout};
 
 /// The member of a signed-in request, put there by [`require_member`].
 #[derive(Debug, Clone)]
@@ -49,7 +50,34 @@ pub async fn require_member(
         Ok(Some(current)) => {
             http.extensions_mut().insert(current);
             let req = ServiceRequest::from_parts(http, payload);
-            Ok(next.call(req).await?.map_into_left_body())
+            let response = next.call(req).await?;
+            if !is_plain_error(&response) {
+                return Ok(response.map_into_left_body());
+            }
+            // A refused form (400, 403, 413) or method (405) on a signed-in page: the same
+            // page, with the member's header and its "Sign out" like every signed-in page.
+            let (http, original) = response.into_parts();
+            let Some(csrf) = http
+                .extensions()
+                .get::<CurrentMember>()
+                .map(|current| current.csrf.clone())
+            else {
+                return Ok(ServiceResponse::new(http, original).map_into_left_body());
+            };
+            let status = original.status();
+            let mut page = render(
+                status,
+                &ErrorPage {
+                    layout: Layout::member(&csrf),
+                    ..ErrorPage::for_status(status)
+                },
+            );
+            for (name, value) in original.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    page.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            Ok(ServiceResponse::new(http, page).map_into_right_body())
         }
         Ok(None) => {
             let target = match http.uri().path_and_query().map(|p| p.as_str()) {
@@ -71,6 +99,23 @@ pub async fn require_member(
             Ok(ServiceResponse::new(http, response).map_into_right_body())
         }
     }
+}
+
+/// Whether `response` is a generic error page (ours, or actix's bare 405) rather than a page
+/// of its own.
+fn is_plain_error<B>(response: &ServiceResponse<B>) -> bool {
+    let status = response.status();
+    if !status.is_client_error() || status == StatusCode::NOT_FOUND {
+        return false;
+    }
+    response
+        .response()
+        .extensions()
+        .contains::<PlainErrorPage>()
+        || !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
 }
 
 /// The signed-in member of `req`, from the session's snapshot while it is younger than the

@@ -103,7 +103,9 @@ impl ResponseError for AppError {
     }
 }
 
-/// The HTML error page for `status` (with `Retry-After` on a 503).
+/// The HTML error page for `status` (with `Retry-After` on a 503), with the anonymous layout:
+/// where it is raised, nobody knows who asked. [`crate::auth::require_member`] gives it the
+/// signed-in header on the way out, recognising it by [`PlainErrorPage`].
 pub fn error_page(status: StatusCode) -> HttpResponse {
     let mut response = render(status, &ErrorPage::for_status(status));
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -112,8 +114,14 @@ pub fn error_page(status: StatusCode) -> HttpResponse {
             header::HeaderValue::from(RETRY_AFTER_SECS),
         );
     }
+    response.extensions_mut().insert(PlainErrorPage);
     response
 }
+
+/// Marks a response as the generic page of [`error_page`] (not a re-rendered form, which has
+/// its own layout).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainErrorPage;
 
 /// Seconds a client should wait after being turned away because hashing is saturated: a few
 /// hashes' time.

@@ -235,3 +235,58 @@ async fn head_answers_like_get_without_a_body() {
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers()["allow"], "GET, HEAD, POST");
 }
+
+#[tokio::test]
+async fn refused_requests_on_signed_in_pages_keep_the_member_header() {
+    let app = spawn_app().await;
+    app.register("ivo", "Ivo", "ivos password").await;
+    let token = app.csrf_token("/account/profile").await;
+    let big = "x".repeat(70 * 1024);
+    for (what, response, status) in [
+        (
+            "a wrong token",
+            app.post(
+                "/account/profile",
+                &[("csrf_token", "wrong"), ("name", "I"), ("profile", "")],
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "missing fields",
+            app.post("/account/profile", &[("csrf_token", &token)])
+                .await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a body over the limit",
+            app.post(
+                "/account/profile",
+                &[("csrf_token", &token), ("profile", &big)],
+            )
+            .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a method the page does not take",
+            app.client
+                .delete(app.url("/sessions"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        assert_eq!(response.status(), status, "{what}");
+        let keeps_allow =
+            status != StatusCode::METHOD_NOT_ALLOWED || response.headers()["allow"] == "GET, HEAD";
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(r#"action="/logout""#) && html.contains("Sign out"),
+            "{what}: no signed-in header: {html}"
+        );
+        assert!(keeps_allow, "{what}: the Allow header is lost");
+    }
+    // The session is untouched: the member is still signed in.
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+}
