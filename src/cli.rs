@@ -85,6 +85,29 @@ enum SessionsCommand {
 }
 
 /// Run the command line with `settings`.
+/// `error` in one line for the terminal: its chain of causes, each said once. (Driver errors
+/// repeat their source's text in their own, so the plain `{:#}` chain says it up to three
+/// times.)
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        // A cause that repeats the line so far and adds to it replaces it.
+        if !line.is_empty() && text.contains(&line) {
+            line = text;
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -313,4 +336,25 @@ fn read_password() -> anyhow::Result<NewPassword> {
         (line.clone(), line)
     };
     NewPassword::parse(&password, &confirmation).map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("driver failed: {0}")]
+    struct Repeating(#[source] std::io::Error);
+
+    #[test]
+    fn one_line_says_each_cause_once() {
+        let io = std::io::Error::other("connection refused");
+        let error = anyhow::Error::new(Repeating(io)).context("could not connect");
+        assert_eq!(
+            one_line(&error),
+            "could not connect: driver failed: connection refused"
+        );
+        let plain = anyhow::anyhow!("no such member").context("user delete");
+        assert_eq!(one_line(&plain), "user delete: no such member");
+    }
 }

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     match actix_web::rt::System::new().block_on(cli::run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cli::one_line(&error));
             ExitCode::FAILURE
         }
     }
