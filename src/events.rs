@@ -123,10 +123,18 @@ impl Origin {
     pub fn command_line() -> Self {
         Self {
             ip: String::new(),
-            user_agent: "member-portal command line".to_owned(),
+            user_agent: COMMAND_LINE.to_owned(),
         }
     }
+
+    /// Whether this is [`Origin::command_line`].
+    pub fn is_command_line(&self) -> bool {
+        self.ip.is_empty() && self.user_agent == COMMAND_LINE
+    }
 }
+
+/// The user agent recorded for what is done on the server's command line.
+const COMMAND_LINE: &str = "member-portal command line";
 
 impl FromRequest for Origin {
     type Error = AppError;

@@ -118,8 +118,8 @@ pub struct EventView {
     pub kind: String,
     pub label: &'static str,
     pub at: String,
-    pub ip: String,
-    pub browser: String,
+    /// Where it came from, in words: IP, browser and system, or the command line.
+    pub source: String,
     pub user_agent: String,
 }
 

@@ -17,22 +17,28 @@ const WHEN: &[FormatItem<'static>] =
 
 fn view(event: Event) -> EventView {
     let label = event.label();
-    let device = Device {
-        user_agent: event.origin.user_agent,
-        ip: event.origin.ip,
+    let at = event.at.format(WHEN).unwrap_or_default();
+    let source = if event.origin.is_command_line() {
+        "from the command line on the server".to_owned()
+    } else {
+        let device = Device {
+            user_agent: event.origin.user_agent.clone(),
+            ip: event.origin.ip,
+        };
+        let (browser, os) = device.browser_and_os();
+        let ip = if device.ip.is_empty() {
+            "unknown"
+        } else {
+            &device.ip
+        };
+        format!("IP {ip} · {browser} on {os}")
     };
-    let (browser, os) = device.browser_and_os();
     EventView {
         kind: event.kind,
         label,
-        at: event.at.format(WHEN).unwrap_or_default(),
-        browser: format!("{browser} on {os}"),
-        user_agent: device.user_agent,
-        ip: if device.ip.is_empty() {
-            "unknown".to_owned()
-        } else {
-            device.ip
-        },
+        at,
+        source,
+        user_agent: event.origin.user_agent,
     }
 }
 

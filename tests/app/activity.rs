@@ -276,3 +276,28 @@ async fn the_recorded_ip_is_the_forwarded_one_only_from_a_trusted_proxy() {
         assert_eq!(ip, expected, "TRUSTED_PROXIES={trusted:?}");
     }
 }
+
+#[tokio::test]
+async fn events_say_where_they_came_from() {
+    use member_portal::events::{record, EventKind, Origin};
+    let app = spawn_app().await;
+    app.register("gil", "Gil", "gils password").await;
+    record(
+        &app.pool,
+        "gil",
+        EventKind::PasswordChanged,
+        &Origin::command_line(),
+    )
+    .await
+    .unwrap();
+    let page = app.get_html("/account/activity").await;
+    let lines: Vec<&str> = page.lines().filter(|l| l.contains("<time>")).collect();
+    assert_eq!(lines.len(), 2, "{page}");
+    assert!(
+        lines[0].contains("</time> · from the command line on the server</div>"),
+        "{}",
+        lines[0]
+    );
+    // The test client's own user agent is no browser woothee knows.
+    assert!(lines[1].contains("· IP 127.0.0.1 · "), "{}", lines[1]);
+}
