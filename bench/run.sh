@@ -37,7 +37,7 @@
 #   deleted beyond MAX_SESSIONS_PER_MEMBER) and, when its hashing queue is full, answers 503
 #   at once instead of queueing without bound: sign-ins/s counts only the 303s.
 # - member-portal runs with LOGIN_IP_LIMIT=0: every request comes from 127.0.0.1, and the
-#   limit only counts failed sign-ins anyway.
+#   limit counts every sign-in attempt: it would turn the sign-in phases into 429s.
 # - wrk, both apps and the database share this machine's cores: read the ratios more than the
 #   absolute figures, and run it on a quiet machine.
 #
