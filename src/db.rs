@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use actix_session_mysql::retry;
+use actix_session_mysql::retry::{self, Replay};
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{
     Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, Row, Transaction, TxOpts,
@@ -22,17 +22,6 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 mod embedded {
     refinery::embed_migrations!("sql");
-}
-
-/// Whether a statement may run again after its connection broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replay {
-    /// A read: whatever happened, running it again changes nothing. After a broken
-    /// connection it runs once more, on another connection.
-    Read,
-    /// A write: it runs again only after an error that proves it did not commit. A broken
-    /// connection leaves that unknown, so the error goes to the caller.
-    Write,
 }
 
 /// A database call failed.
@@ -149,29 +138,15 @@ where
     Fut: Future<Output = Result<T, mysql_async::Error>>,
 {
     bounded(op, async {
-        let mut attempt = 1;
-        loop {
-            let conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
-            let error = match work(conn).await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let replay = match replay {
-                Replay::Read => retry::Replay::Idempotent,
-                Replay::Write => retry::Replay::NotTwice,
-            };
-            let Some(pause) = retry::again_after(&error, replay, attempt) else {
-                return Err(DbError::from_driver(op)(error));
-            };
-            tracing::debug!(op, attempt, error = %error, "retrying on another connection");
-            tokio::time::sleep(pause).await;
-            attempt += 1;
-        }
+        retry::run(pool, op, replay, work)
+            .await
+            .map_err(DbError::from_driver(op))
     })
     .await
 }
 
-/// Run one statement and return the affected-row count (a [`Replay::Write`]).
+/// Run one statement and return the affected-row count. Every write counts as
+/// [`Replay::NotTwice`]: after a broken connection it is not repeated.
 pub async fn exec(
     pool: &Pool,
     op: &'static str,
@@ -183,7 +158,7 @@ pub async fn exec(
 
 /// Run one statement and return the OK packet's insert id (0 if none): the row's
 /// `AUTO_INCREMENT` value, or the value a `LAST_INSERT_ID(expr)` in the statement chose (a
-/// [`Replay::Write`]).
+/// [`Replay::NotTwice`]).
 pub async fn exec_insert_id(
     pool: &Pool,
     op: &'static str,
@@ -204,7 +179,7 @@ async fn exec_with<T>(
     outcome: impl Fn(&Conn) -> T,
 ) -> Result<T, DbError> {
     let (params, outcome) = (&params.into(), &outcome);
-    run(pool, op, Replay::Write, |mut conn| async move {
+    run(pool, op, Replay::NotTwice, |mut conn| async move {
         conn.exec_drop(sql, params.clone()).await?;
         Ok(outcome(&conn))
     })
@@ -232,7 +207,7 @@ pub async fn transaction<T>(
     .await
 }
 
-/// Run one query and return its first row, if any (a [`Replay::Read`]). Columns are read
+/// Run one query and return its first row, if any (a [`Replay::Idempotent`]). Columns are read
 /// with [`take`], which never panics on an unexpected type.
 pub async fn first_row(
     pool: &Pool,
@@ -241,7 +216,7 @@ pub async fn first_row(
     params: impl Into<Params> + Send,
 ) -> Result<Option<Row>, DbError> {
     let params = &params.into();
-    run(pool, op, Replay::Read, |mut conn| async move {
+    run(pool, op, Replay::Idempotent, |mut conn| async move {
         conn.exec_first(sql, params.clone()).await
     })
     .await

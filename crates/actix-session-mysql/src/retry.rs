@@ -21,29 +21,27 @@
 //!
 //! # Example
 //!
-//! A loop that runs one statement under this policy; bound it with a timeout of your own.
+//! One statement under this policy, bounded by a timeout of your own:
 //!
 //! ```no_run
-//! use actix_session_mysql::retry::{again_after, Replay};
+//! use std::time::Duration;
+//!
+//! use actix_session_mysql::retry::{self, Replay};
 //! use mysql_async::prelude::Queryable;
 //!
-//! # async fn example(pool: mysql_async::Pool) -> Result<(), mysql_async::Error> {
-//! let mut attempt = 1;
-//! loop {
-//!     let mut conn = pool.get_conn().await?;
-//!     match conn.exec_drop("UPDATE counters SET n = 0 WHERE id = ?", (7,)).await {
-//!         Ok(()) => return Ok(()),
-//!         Err(error) => match again_after(&error, Replay::Idempotent, attempt) {
-//!             Some(pause) => tokio::time::sleep(pause).await,
-//!             None => return Err(error),
-//!         },
-//!     }
-//!     attempt += 1;
-//! }
+//! # async fn example(pool: mysql_async::Pool) -> Result<(), Box<dyn std::error::Error>> {
+//! let reset = retry::run(&pool, "reset counter", Replay::Idempotent, |mut conn| async move {
+//!     conn.exec_drop("UPDATE counters SET n = 0 WHERE id = ?", (7,)).await
+//! });
+//! tokio::time::timeout(Duration::from_secs(3), reset).await??;
+//! # Ok(())
 //! # }
 //! ```
 
+use std::future::Future;
 use std::time::Duration;
+
+use mysql_async::{Conn, Pool};
 
 /// Server errors after which the statement is known not to have taken effect: 1213 (deadlock,
 /// or a Galera certification conflict; the transaction was rolled back), 1205 (lock wait
@@ -100,6 +98,38 @@ pub fn again_after(error: &mysql_async::Error, replay: Replay, attempt: u32) -> 
         let base = 2_u64.saturating_pow(attempt).min(MAX_PAUSE_MS);
         Duration::from_millis(base + rand::random_range(0..base))
     })
+}
+
+/// Run `work` on a connection from `pool`, and again on a fresh one after each failure that
+/// [`again_after`] allows for `replay`, after its pause; otherwise return the error. `work`
+/// may run a whole transaction: one rolled back at `COMMIT` runs again from the start. Retries
+/// are logged at `debug` with `op`. Not bounded in time: wrap it in a timeout of your own.
+///
+/// `work` gets the connection by value and returns it to the pool by dropping it (a closure
+/// borrowing it would make the future not `Send`).
+pub async fn run<T, Fut>(
+    pool: &Pool,
+    op: &'static str,
+    replay: Replay,
+    work: impl Fn(Conn) -> Fut,
+) -> Result<T, mysql_async::Error>
+where
+    Fut: Future<Output = Result<T, mysql_async::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        let conn = pool.get_conn().await?;
+        let error = match work(conn).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let Some(pause) = again_after(&error, replay, attempt) else {
+            return Err(error);
+        };
+        tracing::debug!(op, attempt, error = %error, "retrying on another connection");
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
 }
 
 #[cfg(test)]

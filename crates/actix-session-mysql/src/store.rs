@@ -17,7 +17,7 @@ use crate::builder::{MySqlSessionStoreBuilder, Source};
 use crate::error::StoreError;
 use crate::id::{SessionHandle, SessionId};
 use crate::record::SessionRecord;
-use crate::retry::{again_after, not_committed, Replay};
+use crate::retry::{self, not_committed, Replay};
 use crate::sql::{Queries, USER_ID_MAX};
 use crate::touch::TouchCache;
 
@@ -363,10 +363,11 @@ impl MySqlSessionStore {
         .await
     }
 
-    /// Run `statement` on a pooled connection, again after a failure that [`again_after`]
-    /// allows for `replay` (a certification conflict, a broken connection). Waiting for
-    /// connections and every attempt share one [operation timeout], so a database that does
-    /// not answer costs a bounded wait, not a hung request; every error names `op`.
+    /// Run `statement` on a pooled connection, again after a failure that
+    /// [`retry::again_after`] allows for `replay` (a certification conflict, a broken
+    /// connection). Waiting for connections and every attempt share one [operation timeout],
+    /// so a database that does not answer costs a bounded wait, not a hung request; every
+    /// error names `op`.
     ///
     /// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
     ///
@@ -382,25 +383,10 @@ impl MySqlSessionStore {
         Fut: Future<Output = Result<T, mysql_async::Error>>,
     {
         let after = self.inner.settings.operation_timeout;
-        let work = async {
-            let mut attempt = 1;
-            loop {
-                let conn = self.pool.get_conn().await.map_err(StoreError::db(op))?;
-                let error = match statement(conn).await {
-                    Ok(value) => return Ok(value),
-                    Err(error) => error,
-                };
-                let Some(pause) = again_after(&error, replay, attempt) else {
-                    return Err(StoreError::db(op)(error));
-                };
-                tracing::debug!(op, attempt, error = %error, "retrying on another connection");
-                tokio::time::sleep(pause).await;
-                attempt += 1;
-            }
-        };
-        tokio::time::timeout(after, work)
-            .await
-            .unwrap_or(Err(StoreError::Timeout { op, after }))
+        match tokio::time::timeout(after, retry::run(&self.pool, op, replay, statement)).await {
+            Ok(done) => done.map_err(StoreError::db(op)),
+            Err(_) => Err(StoreError::Timeout { op, after }),
+        }
     }
 
     /// Whether session reads wait for the cluster ("causal reads"): on a Galera cluster,
