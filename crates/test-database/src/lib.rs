@@ -11,11 +11,16 @@
 pub mod server;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Opts, OptsBuilder, Pool};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use rand::distr::{Alphanumeric, SampleString};
 
 /// The server tests run against when `TEST_DATABASE_URL` is not set.
 pub const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306";
+
+/// The most connections a [`TestDatabase::pool`] opens. mysql_async's default is 100, and
+/// the tests of a binary run in parallel against one server: two tests with a hundred tasks
+/// each went past MariaDB's default `max_connections` (151) and failed with error 1040.
+pub const POOL_MAX: usize = 16;
 
 /// A database of its own for one test.
 #[derive(Debug)]
@@ -80,9 +85,13 @@ impl TestDatabase {
         )
     }
 
-    /// A new pool on this database (on the current runtime).
+    /// A new pool on this database (on the current runtime), of at most [`POOL_MAX`]
+    /// connections.
     pub fn pool(&self) -> Pool {
-        Pool::new(self.opts())
+        let constraints = PoolConstraints::new(0, POOL_MAX).expect("0 <= POOL_MAX");
+        let opts = OptsBuilder::from_opts(self.opts())
+            .pool_opts(PoolOpts::default().with_constraints(constraints));
+        Pool::new(opts)
     }
 }
 
