@@ -258,9 +258,12 @@ fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    // `openssl rand -base64 64` wraps its output at 64 characters: the line breaks are not
+    // part of the key.
+    let encoded: String = encoded.split_ascii_whitespace().collect();
     let bytes = standard
-        .decode(encoded)
-        .or_else(|_| url_safe.decode(encoded))
+        .decode(&encoded)
+        .or_else(|_| url_safe.decode(&encoded))
         .map_err(|_| bad("SESSION_KEY", "not valid base64"))?;
     Key::try_from(bytes.as_slice()).map_err(|_| {
         bad(
@@ -328,13 +331,16 @@ mod tests {
     }
 
     #[test]
-    fn keys_decode_with_or_without_padding_in_either_alphabet() {
+    fn keys_decode_with_or_without_padding_or_line_breaks_in_either_alphabet() {
         use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
         let bytes = [0xfb_u8; 65];
+        let wrapped = STANDARD.encode(bytes);
+        let wrapped = format!("{}\n{}\n", &wrapped[..64], &wrapped[64..]);
         for encoded in [
             STANDARD.encode(bytes),
             STANDARD_NO_PAD.encode(bytes),
             URL_SAFE_NO_PAD.encode(bytes),
+            wrapped,
         ] {
             let s = settings(&[("SESSION_KEY", &encoded)]).expect("a valid key");
             assert_eq!(s.session_key.master(), Key::from(&bytes).master());

@@ -78,6 +78,14 @@ impl DbError {
         }
     }
 
+    /// The driver's error inside, if any (none for a timeout).
+    pub fn driver_error(&self) -> Option<&mysql_async::Error> {
+        match self {
+            Self::Query { source, .. } => Some(source),
+            Self::Unavailable { source, .. } => source.as_ref(),
+        }
+    }
+
     /// The server's error code, if the server rejected the statement.
     pub fn server_code(&self) -> Option<u16> {
         match self {
@@ -187,24 +195,66 @@ async fn exec_with<T>(
 }
 
 /// Run `work` in a transaction on a pooled connection and commit it if `work` succeeds (an
-/// error rolls it back). The wait for the connection, `work` and the commit share one
+/// error rolls it back). A transaction the server rolled back (a deadlock, a certification
+/// conflict at `COMMIT`) runs again from the start, as [`retry::run`] decides for a
+/// [`Replay::NotTwice`]; after a broken connection it is not repeated, since it may have
+/// committed. The waits for connections, every run and every commit share one
 /// [`OPERATION_TIMEOUT`].
 pub async fn transaction<T>(
     pool: &Pool,
     op: &'static str,
-    work: impl AsyncFnOnce(&mut Transaction<'_>) -> Result<T, DbError>,
+    work: impl AsyncFn(&mut Transaction<'_>) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
+    let work = &work;
     bounded(op, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(op))?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(DbError::from_driver(op))?;
-        let value = work(&mut tx).await?;
-        tx.commit().await.map_err(DbError::from_driver(op))?;
-        Ok(value)
+        retry::run(pool, op, Replay::NotTwice, |mut conn| async move {
+            let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            let value = work(&mut tx).await.map_err(TxFailure::Work)?;
+            tx.commit().await?;
+            Ok(value)
+        })
+        .await
+        .map_err(|failure| match failure {
+            TxFailure::Driver(error) => DbError::from_driver(op)(error),
+            TxFailure::Work(error) => error,
+        })
     })
     .await
+}
+
+/// How one run of a [`transaction`] failed: in a statement of its own (wrapped with the
+/// operation afterwards), or in the caller's work, already wrapped.
+#[derive(Debug)]
+enum TxFailure {
+    Driver(mysql_async::Error),
+    Work(DbError),
+}
+
+impl From<mysql_async::Error> for TxFailure {
+    fn from(error: mysql_async::Error) -> Self {
+        Self::Driver(error)
+    }
+}
+
+impl std::fmt::Display for TxFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Driver(error) => error.fmt(f),
+            Self::Work(error) => match error.driver_error() {
+                Some(driver) => write!(f, "{error}: {driver}"),
+                None => error.fmt(f),
+            },
+        }
+    }
+}
+
+impl retry::Retryable for TxFailure {
+    fn driver_error(&self) -> Option<&mysql_async::Error> {
+        match self {
+            Self::Driver(error) => Some(error),
+            Self::Work(error) => error.driver_error(),
+        }
+    }
 }
 
 /// Run one query and return its first row, if any (a [`Replay::Idempotent`]). Columns are read

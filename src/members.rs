@@ -3,7 +3,7 @@
 use actix_session::storage::SessionKey;
 use actix_session_mysql::{MySqlSessionStore, SessionHandle};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Pool, Transaction, TxOpts};
+use mysql_async::{Pool, Transaction};
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbError};
@@ -98,12 +98,7 @@ pub async fn create(
     signed_in: Option<&Origin>,
 ) -> Result<Member, CreateError> {
     const OP: &str = "create member";
-    let created = db::bounded(OP, async {
-        let mut conn = pool.get_conn().await.map_err(DbError::from_driver(OP))?;
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .await
-            .map_err(DbError::from_driver(OP))?;
+    let created = db::transaction(pool, OP, async |tx| {
         tx.exec_drop("INSERT INTO author (name) VALUES (?)", (name.as_str(),))
             .await
             .map_err(DbError::from_driver(OP))?;
@@ -116,11 +111,11 @@ pub async fn create(
         .await
         .map_err(DbError::from_driver(OP))?;
         if let Some(origin) = signed_in {
-            events::record_in(&mut tx, username.as_str(), EventKind::SignIn, origin)
+            events::record_in(tx, username.as_str(), EventKind::SignIn, origin)
                 .await
                 .map_err(DbError::from_driver(OP))?;
         }
-        tx.commit().await.map_err(DbError::from_driver(OP))
+        Ok(())
     })
     .await;
     match created {

@@ -12,12 +12,14 @@
 //!   drift apart, not collide again in step.
 //! - a connection that broke under the statement (its database node died, or a proxy cut it):
 //!   retried once, since the next pooled connection is checked before use and so reaches a
-//!   live node; a second broken connection in a row is an outage, not a failover.
+//!   live node; a second broken connection in one operation is an outage, not a failover.
 //!
 //! After a broken connection nobody knows whether the statement committed, so only statements
 //! that can safely run twice are repeated then: reads, and writes that set absolute values or
 //! delete by key. An `INSERT` is repeated only after an error that proves it did not commit.
-//! See the [clustering guide](crate::clustering) for the reasoning.
+//! An idempotent write that ran twice reports what its last run did (a `DELETE` whose first
+//! run committed deletes nothing the second time). See the [clustering guide](crate::clustering)
+//! for the reasoning.
 //!
 //! # Example
 //!
@@ -38,6 +40,7 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -79,56 +82,116 @@ pub fn not_committed(error: &mysql_async::Error) -> bool {
     matches!(error, mysql_async::Error::Server(e) if NOT_COMMITTED.contains(&e.code))
 }
 
-/// How long to wait before running again a statement whose run number `attempt` (from 1)
-/// failed with `error`, or `None` if the error is final: a statement the server rejected, a
-/// second broken connection, a broken connection under a [`Replay::NotTwice`] statement, or
-/// the last allowed attempt.
+/// Whether `error` says the connection broke under the statement (its node died, a proxy cut
+/// it), as opposed to an answer from the server or a mistake in the call.
+fn broken_connection(error: &mysql_async::Error) -> bool {
+    matches!(
+        error,
+        mysql_async::Error::Io(_)
+            | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
+    )
+}
+
+/// The failures of one operation so far, deciding whether and when it runs again.
 ///
-/// The pause doubles with each attempt (2 ms, 4 ms, … up to 64 ms) and adds a random part
-/// as large again, so that conflicting writers spread out.
-pub fn again_after(error: &mysql_async::Error, replay: Replay, attempt: u32) -> Option<Duration> {
-    if attempt >= MAX_ATTEMPTS {
-        return None;
+/// Feed each failure to [`again_after`](Attempts::again_after); [`run`] does this for you.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Runs that failed.
+    failed: u32,
+    /// Whether one of them failed on a broken connection.
+    broken: bool,
+}
+
+impl Attempts {
+    /// No run yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
     }
-    let again = match error {
-        mysql_async::Error::Server(_) => not_committed(error),
-        _ => replay == Replay::Idempotent && attempt == 1,
-    };
-    again.then(|| {
-        let base = 2_u64.saturating_pow(attempt).min(MAX_PAUSE_MS);
-        Duration::from_millis(base + rand::random_range(0..base))
-    })
+
+    /// A run of a statement that may replay as `replay` failed with `error`: how long to wait
+    /// before running it again, or `None` if the error is final — a statement the server
+    /// rejected, a broken connection under a [`Replay::NotTwice`] statement, a second broken
+    /// connection (that is an outage, not a failover), anything else the driver reports, or
+    /// the last allowed run.
+    ///
+    /// The pause doubles with each failure (2 ms, 4 ms, … up to 64 ms) and adds a random part
+    /// as large again, so that conflicting writers spread out.
+    pub fn again_after(&mut self, error: &mysql_async::Error, replay: Replay) -> Option<Duration> {
+        self.failed += 1;
+        if self.failed >= MAX_ATTEMPTS {
+            return None;
+        }
+        let again = if not_committed(error) {
+            true
+        } else if broken_connection(error) {
+            let first = !self.broken;
+            self.broken = true;
+            first && replay == Replay::Idempotent
+        } else {
+            false
+        };
+        again.then(|| {
+            let base = 2_u64.saturating_pow(self.failed).min(MAX_PAUSE_MS);
+            Duration::from_millis(base + rand::random_range(0..base))
+        })
+    }
+
+    /// How many runs have failed.
+    pub fn failed(&self) -> u32 {
+        self.failed
+    }
+}
+
+/// An error that [`run`] can judge: the driver's error it carries, if any.
+///
+/// Implemented for `mysql_async::Error`; implement it for an error of your own to run work
+/// that fails with it (a transaction whose statements wrap their errors, say).
+pub trait Retryable: From<mysql_async::Error> + fmt::Display {
+    /// The driver's error inside, if any; without one the error is final.
+    fn driver_error(&self) -> Option<&mysql_async::Error>;
+}
+
+impl Retryable for mysql_async::Error {
+    fn driver_error(&self) -> Option<&mysql_async::Error> {
+        Some(self)
+    }
 }
 
 /// Run `work` on a connection from `pool`, and again on a fresh one after each failure that
-/// [`again_after`] allows for `replay`, after its pause; otherwise return the error. `work`
-/// may run a whole transaction: one rolled back at `COMMIT` runs again from the start. Retries
-/// are logged at `debug` with `op`. Not bounded in time: wrap it in a timeout of your own.
+/// [`Attempts::again_after`] allows for `replay`, after its pause; otherwise return the error.
+/// `work` may run a whole transaction: one rolled back at `COMMIT` runs again from the start.
+/// Retries are logged at `debug` with `op`. Not bounded in time: wrap it in a timeout of your
+/// own.
 ///
 /// `work` gets the connection by value and returns it to the pool by dropping it (a closure
 /// borrowing it would make the future not `Send`).
-pub async fn run<T, Fut>(
+pub async fn run<T, E, Fut>(
     pool: &Pool,
     op: &'static str,
     replay: Replay,
     work: impl Fn(Conn) -> Fut,
-) -> Result<T, mysql_async::Error>
+) -> Result<T, E>
 where
-    Fut: Future<Output = Result<T, mysql_async::Error>>,
+    E: Retryable,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let mut attempt = 1;
+    let mut attempts = Attempts::new();
     loop {
         let conn = pool.get_conn().await?;
         let error = match work(conn).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let Some(pause) = again_after(&error, replay, attempt) else {
+        let pause = error
+            .driver_error()
+            .and_then(|driver| attempts.again_after(driver, replay));
+        let Some(pause) = pause else {
             return Err(error);
         };
-        tracing::debug!(op, attempt, error = %error, "retrying on another connection");
+        tracing::debug!(op, failed = attempts.failed(), error = %error, "retrying on another connection");
         tokio::time::sleep(pause).await;
-        attempt += 1;
     }
 }
 
@@ -150,42 +213,58 @@ mod tests {
         )))
     }
 
+    /// The pauses `attempts` grants for `errors`, one after the other, until one is refused.
+    fn pauses(replay: Replay, errors: &[mysql_async::Error]) -> Vec<Duration> {
+        let mut attempts = Attempts::new();
+        errors
+            .iter()
+            .map_while(|e| attempts.again_after(e, replay))
+            .collect()
+    }
+
     #[test]
     fn conflicts_are_retried_for_every_statement_until_the_last_attempt() {
         for replay in [Replay::Idempotent, Replay::NotTwice] {
             for code in NOT_COMMITTED {
-                for attempt in 1..MAX_ATTEMPTS {
-                    assert!(again_after(&server(code), replay, attempt).is_some());
-                }
-                assert!(again_after(&server(code), replay, MAX_ATTEMPTS).is_none());
+                let errors: Vec<_> = (0..20).map(|_| server(code)).collect();
+                assert_eq!(pauses(replay, &errors).len(), MAX_ATTEMPTS as usize - 1);
             }
         }
     }
 
     #[test]
     fn pauses_grow_and_stay_bounded() {
-        let pause = |attempt| {
-            again_after(&server(1213), Replay::NotTwice, attempt).expect("a conflict is retried")
-        };
-        assert!((2..4).contains(&pause(1).as_millis()));
-        assert!((8..16).contains(&pause(3).as_millis()));
-        for attempt in 6..MAX_ATTEMPTS {
-            assert!((64..128).contains(&pause(attempt).as_millis()));
+        let errors: Vec<_> = (0..20).map(|_| server(1213)).collect();
+        let pauses: Vec<u128> = pauses(Replay::NotTwice, &errors)
+            .iter()
+            .map(Duration::as_millis)
+            .collect();
+        assert!((2..4).contains(&pauses[0]), "{pauses:?}");
+        assert!((8..16).contains(&pauses[2]), "{pauses:?}");
+        for pause in &pauses[5..] {
+            assert!((64..128).contains(pause), "{pauses:?}");
         }
     }
 
     #[test]
     fn a_broken_connection_is_retried_once_and_only_when_safe() {
-        assert!(again_after(&broken(), Replay::Idempotent, 1).is_some());
-        assert!(again_after(&broken(), Replay::Idempotent, 2).is_none());
-        assert!(again_after(&broken(), Replay::NotTwice, 1).is_none());
+        assert_eq!(pauses(Replay::Idempotent, &[broken(), broken()]).len(), 1);
+        assert_eq!(pauses(Replay::NotTwice, &[broken()]).len(), 0);
+        // A conflict first does not use up the one retry after a broken connection: a node
+        // that dies right after a conflict is the usual failover.
+        assert_eq!(
+            pauses(Replay::Idempotent, &[server(1213), broken(), broken()]).len(),
+            2
+        );
     }
 
     #[test]
-    fn other_server_errors_are_final() {
+    fn other_errors_are_final() {
         for code in [1062, 1146, 1064, 1049] {
             assert!(!not_committed(&server(code)));
-            assert!(again_after(&server(code), Replay::Idempotent, 1).is_none());
+            assert!(pauses(Replay::Idempotent, &[server(code)]).is_empty());
         }
+        let mistake = mysql_async::Error::Driver(mysql_async::DriverError::PoolDisconnected);
+        assert!(pauses(Replay::Idempotent, &[mistake]).is_empty());
     }
 }

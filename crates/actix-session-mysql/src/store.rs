@@ -364,7 +364,7 @@ impl MySqlSessionStore {
     }
 
     /// Run `statement` on a pooled connection, again after a failure that
-    /// [`retry::again_after`] allows for `replay` (a certification conflict, a broken
+    /// [`retry::Attempts::again_after`] allows for `replay` (a certification conflict, a broken
     /// connection). Waiting for connections and every attempt share one [operation timeout],
     /// so a database that does not answer costs a bounded wait, not a hung request; every
     /// error names `op`.

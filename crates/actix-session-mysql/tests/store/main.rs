@@ -16,6 +16,7 @@ mod keys;
 mod load_save;
 mod outages;
 mod per_user;
+mod retry;
 mod time_zones;
 mod ttl;
 mod update;
