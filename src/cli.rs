@@ -84,7 +84,6 @@ enum SessionsCommand {
     PurgeExpired,
 }
 
-/// Run the command line with `settings`.
 /// `error` in one line for the terminal: its chain of causes, each said once. (Driver errors
 /// repeat their source's text in their own, so the plain `{:#}` chain says it up to three
 /// times.)
@@ -108,6 +107,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
     line
 }
 
+/// Run the command line with `settings`.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {

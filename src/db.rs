@@ -333,10 +333,14 @@ where
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let since = std::time::Instant::now();
+    let mut said = false;
     loop {
         match prepare().await {
             Err(error) if unknown_database(&error) && since.elapsed() < NEW_DATABASE_GRACE => {
-                tracing::info!("the new database has not reached this node yet; waiting");
+                if !said {
+                    tracing::info!("the new database has not reached this node yet; waiting");
+                    said = true;
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             result => return result,

@@ -162,9 +162,9 @@ impl NewPassword {
 /// Where to go after signing in: `next` if it is a local path, else `/`.
 ///
 /// Local means one leading `/` (not `//`, which browsers read as another host, nor `/\`, which
-/// some read the same way) and no control characters (a header-splitting risk). Characters a
-/// `Location` header cannot carry as they are (non-ASCII, spaces) come back percent-encoded,
-/// as a browser would have sent them.
+/// some read the same way) and no control characters (a header-splitting risk). Bytes a
+/// `Location` header cannot carry as they are (non-ASCII, spaces) and a `%` that starts no
+/// escape come back percent-encoded; escapes already there are kept.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
@@ -173,9 +173,15 @@ pub fn safe_next(next: Option<&str>) -> String {
                 && !path.starts_with("/\\")
                 && !path.chars().any(char::is_control) =>
         {
+            let bytes = path.as_bytes();
             let mut encoded = String::with_capacity(path.len());
-            for byte in path.bytes() {
-                if byte.is_ascii_graphic() {
+            for (i, &byte) in bytes.iter().enumerate() {
+                // A `%` that starts an escape stays; a stray one is a literal percent sign.
+                let escape = byte == b'%'
+                    && bytes
+                        .get(i + 1..i + 3)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                if byte.is_ascii_graphic() && (byte != b'%' || escape) {
                     encoded.push(char::from(byte));
                 } else {
                     encoded.push_str(&format!("%{byte:02X}"));
@@ -259,6 +265,8 @@ mod tests {
         assert_eq!(safe_next(Some("/sessions?x=1")), "/sessions?x=1");
         assert_eq!(safe_next(Some("/café au lait")), "/caf%C3%A9%20au%20lait");
         assert_eq!(safe_next(Some("/a%20b")), "/a%20b");
+        assert_eq!(safe_next(Some("/100%")), "/100%25");
+        assert_eq!(safe_next(Some("/%zz%4")), "/%25zz%254");
         for bad in [
             "//evil.example",
             "https://evil.example",

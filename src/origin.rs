@@ -72,7 +72,12 @@ impl Origin {
 fn port_of(authority: &actix_web::http::uri::Authority) -> Option<Option<u16>> {
     match authority.as_str().rsplit_once(':') {
         // An IPv6 literal's colons are inside its brackets.
-        Some((_, after)) if !after.contains(']') => after.parse().ok().map(Some),
+        Some((_, after)) if !after.contains(']') => {
+            // Digits only (`u16::from_str` would take `+80`), and no port 0.
+            let digits = !after.is_empty() && after.bytes().all(|b| b.is_ascii_digit());
+            let port = after.parse::<u16>().ok().filter(|&p| digits && p != 0)?;
+            Some(Some(port))
+        }
         _ => Some(None),
     }
 }
@@ -198,6 +203,8 @@ mod tests {
             "https://a.example:",
             "https://a.example:8x",
             "http://[::1]:70000",
+            "https://a.example:+443",
+            "https://a.example:0",
             "",
         ] {
             assert!(Origin::parse(bad).is_none(), "{bad}");

@@ -486,7 +486,10 @@ async fn stores_on_nodes(
             .await
             .unwrap();
         let found: Option<String> = conn
-            .query_first(format!("SHOW DATABASES LIKE '{db}'"))
+            .exec_first(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (db,),
+            )
             .await
             .unwrap();
         assert!(found.is_some(), "database {db} not on node {node}");

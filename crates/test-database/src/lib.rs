@@ -11,7 +11,7 @@
 pub mod server;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};
 use rand::distr::{Alphanumeric, SampleString};
 
 /// The server tests run against when `TEST_DATABASE_URL` is not set.
@@ -86,12 +86,15 @@ impl TestDatabase {
     }
 
     /// A new pool on this database (on the current runtime), of at most [`POOL_MAX`]
-    /// connections.
+    /// connections unless `TEST_DATABASE_URL` sizes pools itself (`?pool_max=`).
     pub fn pool(&self) -> Pool {
+        let opts = self.opts();
+        if opts.pool_opts().constraints() != PoolConstraints::default() {
+            return Pool::new(opts);
+        }
         let constraints = PoolConstraints::new(0, POOL_MAX).expect("0 <= POOL_MAX");
-        let opts = OptsBuilder::from_opts(self.opts())
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
-        Pool::new(opts)
+        let pool_opts = opts.pool_opts().clone().with_constraints(constraints);
+        Pool::new(OptsBuilder::from_opts(opts).pool_opts(pool_opts))
     }
 }
 

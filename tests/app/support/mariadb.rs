@@ -150,15 +150,18 @@ impl Drop for ThrowawayMariaDb {
 }
 
 /// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/*/stat`).
+/// io_uring's kernel workers (`iou-wrk-…`) never stop for a signal and run no SQL: skipped.
 fn all_threads_stopped(pid: u32) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
     tasks.filter_map(Result::ok).all(|task| {
         std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
-            // The state follows the command name, which is in parentheses and may hold spaces.
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+            // `pid (name) state …`: the name may hold spaces and parentheses.
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            head.contains("(iou-") || rest.trim_start().starts_with('T')
         })
     })
 }
