@@ -11,7 +11,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::errors::{AppError, PlainErrorPage};
+use crate::errors::{is_html, with_headers_of, AppError, PlainErrorPage};
 use crate::members::{self, Member};
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -65,18 +65,14 @@ pub async fn require_member(
                 return Ok(ServiceResponse::new(http, original).map_into_left_body());
             };
             let status = original.status();
-            let mut page = render(
+            let page = render(
                 status,
                 &ErrorPage {
                     layout: Layout::member(&csrf),
                     ..ErrorPage::for_status(status)
                 },
             );
-            for (name, value) in original.headers() {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    page.headers_mut().append(name.clone(), value.clone());
-                }
-            }
+            let page = with_headers_of(page, original.headers());
             Ok(ServiceResponse::new(http, page).map_into_right_body())
         }
         Ok(None) => {
@@ -112,10 +108,7 @@ fn is_plain_error<B>(response: &ServiceResponse<B>) -> bool {
         .response()
         .extensions()
         .contains::<PlainErrorPage>()
-        || !response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        || !is_html(response.headers())
 }
 
 /// The signed-in member of `req`, from the session's snapshot while it is younger than the

@@ -9,7 +9,6 @@ use std::io::{BufRead, IsTerminal, Write as _};
 use actix_session_mysql::MySqlSessionStore;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mysql_async::Pool;
 
 use crate::config::Settings;
 use crate::domain::{DisplayName, NewPassword, Username};
@@ -177,20 +176,21 @@ async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> any
     let username = Username::parse(name).map_err(anyhow::Error::msg)?;
     let display = DisplayName::parse(display.unwrap_or(name)).map_err(anyhow::Error::msg)?;
     let password = read_password()?;
-    let (_, store) = prepare_database(settings).await?;
-    let pool: Pool = store.pool().clone();
-    let hash = Hasher::new().hash(password.into_inner()).await?;
-    let created = members::create(&pool, &username, &display, &hash, None).await;
-    pool.disconnect().await.ok();
-    match created {
-        Ok(_) => report(format_args!(
-            "member {} added, display name {:?}",
-            username.as_str(),
-            display.as_str()
-        )),
-        Err(CreateError::Taken) => anyhow::bail!("the username {} is taken", username.as_str()),
-        Err(CreateError::Db(e)) => Err(e.into()),
-    }
+    with_store(settings, async |store| {
+        let hash = Hasher::new().hash(password.into_inner()).await?;
+        match members::create(store.pool(), &username, &display, &hash, None).await {
+            Ok(_) => report(format_args!(
+                "member {} added, display name {:?}",
+                username.as_str(),
+                display.as_str()
+            )),
+            Err(CreateError::Taken) => {
+                anyhow::bail!("the username {} is taken", username.as_str())
+            }
+            Err(CreateError::Db(e)) => Err(e.into()),
+        }
+    })
+    .await
 }
 
 /// `name` canonicalised as at registration; a name that cannot be valid names nobody.

@@ -118,6 +118,24 @@ pub fn error_page(status: StatusCode) -> HttpResponse {
     response
 }
 
+/// Whether `headers` say the body is an HTML page.
+pub fn is_html(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+}
+
+/// `page`, an error page put in place of `original`, with `original`'s headers (`Allow`,
+/// `Retry-After`, cookies) but its own content type and length.
+pub fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
+    for (name, value) in original {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    page
+}
+
 /// Marks a response as the generic page of [`error_page`] (not a re-rendered form, which has
 /// its own layout).
 #[derive(Debug, Clone, Copy)]

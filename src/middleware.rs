@@ -8,7 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use tracing::Instrument;
 
-use crate::errors::error_page;
+use crate::errors::{error_page, is_html, with_headers_of};
 
 /// Headers on every response: no inline anything, no framing, no caching of pages that carry
 /// session content (only the stylesheet sets its own caching, which these do not override).
@@ -47,20 +47,13 @@ pub async fn error_pages(
     match next.call(req).instrument(span).await {
         Ok(response) => {
             let status = response.status();
-            let is_html = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-            if !(status.is_client_error() || status.is_server_error()) || is_html {
+            if !(status.is_client_error() || status.is_server_error())
+                || is_html(response.headers())
+            {
                 return Ok(response.map_into_boxed_body());
             }
             let (http, original) = response.into_parts();
-            let mut page = error_page(status);
-            for (name, value) in original.headers() {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    page.headers_mut().append(name.clone(), value.clone());
-                }
-            }
+            let page = with_headers_of(error_page(status), original.headers());
             Ok(ServiceResponse::new(http, page))
         }
         Err(error) => {
