@@ -326,7 +326,7 @@ const NEW_DATABASE_GRACE: Duration = Duration::from_secs(10);
 const ER_BAD_DB: u16 = 1049;
 
 /// Run `prepare` (migrations, the session table) on the database [`create_database`] has just
-/// made sure of, again while it fails with "unknown database" during [`NEW_DATABASE_GRACE`]:
+/// made sure of, again while it fails with "unknown database" during the first 10 s:
 /// the node that answered has not run the `CREATE DATABASE` yet.
 pub async fn on_new_database<T, Fut>(prepare: impl Fn() -> Fut) -> anyhow::Result<T>
 where

@@ -25,7 +25,8 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("cache-control", "no-store"),
 ];
 
-/// Adds [`SECURITY_HEADERS`] to every response that does not set them itself.
+/// Adds the security headers (`SECURITY_HEADERS`) to every response that does not set them
+/// itself.
 pub fn security_headers() -> DefaultHeaders {
     SECURITY_HEADERS
         .iter()

@@ -225,7 +225,7 @@ impl Worker {
 }
 
 impl Hasher {
-    /// One hashing thread per core, with room for [`QUEUE_PER_THREAD`] waiting jobs each.
+    /// One hashing thread per core, with room for `QUEUE_PER_THREAD` waiting jobs each.
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self::with_threads(cores, cores * QUEUE_PER_THREAD)
