@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use test_database::server::{install_system_tables, MARIADBD};
+use test_database::server::{install_system_tables, mariadbd, MARIADBD};
 
 const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 const HAPROXY: &str = "haproxy";
@@ -332,16 +332,8 @@ impl Cluster {
             .map(|n| format!("127.0.0.1:{}", n.gcomm_port))
             .collect();
         let node = &self.nodes[i];
-        let mut command = Command::new(MARIADBD);
+        let mut command = mariadbd(&node.dir, node.port, "mysql");
         command
-            .arg("--no-defaults")
-            .arg("--user=mysql")
-            .arg(format!("--datadir={}", node.data_dir().display()))
-            .arg(format!("--port={}", node.port))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", node.dir.join("sock").display()))
-            .arg(format!("--pid-file={}", node.dir.join("pid").display()))
-            .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=32M")
             .arg("--max-connections=500")
             .arg("--binlog-format=ROW")

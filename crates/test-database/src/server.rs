@@ -5,6 +5,23 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// `mariadbd` on its own: no option files, the data in `dir/data`, listening on 127.0.0.1:`port`
+/// only, its socket and pid file in `dir`, running as `user`. Callers add the rest (log file,
+/// buffer sizes, Galera).
+pub fn mariadbd(dir: &Path, port: u16, user: &str) -> Command {
+    let mut command = Command::new(MARIADBD);
+    command
+        .arg("--no-defaults")
+        .arg(format!("--user={user}"))
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--socket={}", dir.join("sock").display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .arg("--skip-name-resolve");
+    command
+}
+
 /// The server program.
 pub const MARIADBD: &str = "/usr/sbin/mariadbd";
 

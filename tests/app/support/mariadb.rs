@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_database::server::{install_system_tables, MARIADBD};
+use test_database::server::{install_system_tables, mariadbd, MARIADBD};
 
 use super::spare_port;
 
@@ -56,16 +56,8 @@ impl ThrowawayMariaDb {
     /// Start `mariadbd` on the data dir and port, and wait until it accepts connections.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(MARIADBD)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", self.data_dir().display()))
-            .arg(format!("--port={}", self.port))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", self.dir.join("sock").display()))
-            .arg(format!("--pid-file={}", self.dir.join("pid").display()))
+        let child = mariadbd(&self.dir, self.port, "root")
             .arg(format!("--log-error={}", self.error_log().display()))
-            .arg("--user=root")
-            .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=16M")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
