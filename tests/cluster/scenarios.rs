@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_session::storage::{SessionKey, SessionStore};
+use actix_session_mysql::retry::{self, Replay};
 use actix_session_mysql::MySqlSessionStore;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
@@ -581,10 +582,12 @@ pub async fn cleanup_everywhere(cluster: &Cluster) {
     }
 }
 
-/// `count` expired rows, straight in SQL (ids that no key hashes to).
+/// `count` expired rows, straight in SQL (ids that no key hashes to). While cleanup tasks
+/// delete expired rows, InnoDB can pick this insert as a deadlock victim (1213); it was rolled
+/// back, so it runs again, under the store's own retry policy.
 async fn insert_expired(cluster: &Cluster, db: &str, from: u64, count: u64) {
-    let mut conn = cluster.node_conn(0).await;
-    conn.query_drop(format!(
+    let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(&cluster.node_url(0)).unwrap());
+    let sql = format!(
         "INSERT INTO `{db}`.sessions (id, user_id, data, expires_at, created_at, last_seen_at)
          SELECT UNHEX(SHA2(CONCAT('expired-', seq), 256)), NULL, '{{}}',
                 UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR,
@@ -592,9 +595,17 @@ async fn insert_expired(cluster: &Cluster, db: &str, from: u64, count: u64) {
          FROM `{db}`.seq_{}_to_{}",
         from + 1,
         from + count
-    ))
-    .await
-    .unwrap();
+    );
+    let sql = sql.as_str();
+    let inserted: Result<(), mysql_async::Error> = retry::run(
+        &pool,
+        "insert expired rows",
+        Replay::NotTwice,
+        |mut conn| async move { conn.query_drop(sql).await },
+    )
+    .await;
+    inserted.unwrap();
+    pool.disconnect().await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
