@@ -11,12 +11,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::data::{self, CreateError};
+use crate::domain::ClientInfo;
+use crate::domain::Hasher;
 use crate::domain::{DisplayName, NewPassword, Username};
-use crate::events::Origin;
-use crate::members::{self, CreateError};
-use crate::password::Hasher;
-use crate::session::Device;
 use crate::startup::{prepare_database, Application};
+use crate::web::client_of;
 
 /// Members sign in and are remembered by a server-side session stored in MySQL.
 #[derive(Debug, Parser)]
@@ -120,7 +120,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 && settings.frontend.public_origin.is_none()
                 && settings.frontend.trusted_proxies.is_empty()
             {
-                // Browsers behind a TLS proxy send `Origin: https://…` while the app sees
+                // Browsers behind a TLS proxy send `ClientInfo: https://…` while the app sees
                 // plain HTTP: every form would be refused as cross-site.
                 tracing::warn!(
                     "APP_ENV=production without PUBLIC_ORIGIN or TRUSTED_PROXIES: form posts \
@@ -159,12 +159,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         } => {
             with_store(&settings, async |store| {
                 let deleted = store.purge_expired().await?;
-                let throttle_rows = crate::throttle::purge_stale(store.pool()).await?;
-                let old_events = crate::events::purge_old(store.pool()).await?;
+                let throttle_rows = crate::data::purge_stale_attempts(store.pool()).await?;
+                let old_events = crate::data::purge_old_events(store.pool()).await?;
                 report(format_args!(
                     "deleted {deleted} expired session(s), {throttle_rows} stale throttle row(s), \
                      {old_events} security event(s) older than {} days",
-                    crate::events::RETENTION_DAYS
+                    crate::data::EVENT_RETENTION_DAYS
                 ))
             })
             .await
@@ -178,7 +178,7 @@ async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> any
     let password = read_password()?;
     with_store(settings, async |store| {
         let hash = Hasher::new().hash(password.into_inner()).await?;
-        match members::create(store.pool(), &username, &display, &hash, None).await {
+        match data::create_member(store.pool(), &username, &display, &hash, None).await {
             Ok(_) => report(format_args!(
                 "member {} added, display name {:?}",
                 username.as_str(),
@@ -223,18 +223,18 @@ async fn set_password(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let id = username.as_str();
     with_store(settings, async |store| {
         // Asked before the password, so a typo costs no typing.
-        if members::find(store.pool(), id).await?.is_none() {
+        if data::find_member(store.pool(), id).await?.is_none() {
             return Err(no_such_member(name));
         }
         let password = read_password()?;
         let hash = Hasher::new().hash(password.into_inner()).await?;
-        let changed = members::change_password(
+        let changed = data::change_password(
             store.pool(),
             store,
             id,
             &hash,
             None,
-            &Origin::command_line(),
+            &ClientInfo::command_line(),
         )
         .await?
         .ok_or_else(|| no_such_member(name))?;
@@ -250,7 +250,7 @@ async fn delete_user(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let username = member_name(name)?;
     let id = username.as_str();
     with_store(settings, async |store| {
-        let deleted = members::delete(store.pool(), store, id)
+        let deleted = data::delete_member(store.pool(), store, id)
             .await?
             .ok_or_else(|| no_such_member(name))?;
         report(format_args!(
@@ -267,13 +267,13 @@ async fn list_sessions(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let username = member_name(name)?;
     let id = username.as_str();
     with_store(settings, async |store| {
-        if members::find(store.pool(), id).await?.is_none() {
+        if data::find_member(store.pool(), id).await?.is_none() {
             return Err(no_such_member(name));
         }
         let records = store.list_user_sessions(id).await?;
         let mut out = std::io::stdout().lock();
         for record in &records {
-            let device = Device::of(record);
+            let device = client_of(record);
             let (browser, os) = device.browser_and_os();
             let ip = if device.ip.is_empty() {
                 "unknown"
@@ -298,7 +298,7 @@ async fn revoke_sessions(settings: &Settings, name: &str) -> anyhow::Result<()> 
     let id = username.as_str();
     with_store(settings, async |store| {
         let revoked =
-            members::revoke_all_sessions(store.pool(), store, id, &Origin::command_line())
+            data::revoke_all_sessions(store.pool(), store, id, &ClientInfo::command_line())
                 .await?
                 .ok_or_else(|| no_such_member(name))?;
         report(format_args!("{id}: {} signed out", sessions(revoked)))

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::Engine;
 
-use crate::client_ip::TrustedProxies;
-use crate::origin::{Frontend, Origin};
+use crate::web::TrustedProxies;
+use crate::web::{Frontend, SiteOrigin};
 
 /// `development` or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl Settings {
         };
         let public_origin = get("PUBLIC_ORIGIN")
             .map(|text| {
-                Origin::parse(text.trim()).ok_or_else(|| {
+                SiteOrigin::parse(text.trim()).ok_or_else(|| {
                     bad(
                         "PUBLIC_ORIGIN",
                         format!(

@@ -1,56 +1,31 @@
 //! member-portal: members sign in and are remembered by a server-side session in MySQL.
 //!
-//! A map of the code:
+//! A map of the code, top to bottom. A module may use the layers below it, never one above:
+//! `tests/layers.rs` reads every `use crate::…` and `crate::…` path in `src/` and fails on an
+//! import that runs upward, and on two modules of one folder that import each other.
 //!
-//! | module | what lives there | may touch |
+//! | layer | what lives there | may touch |
 //! | --- | --- | --- |
-//! | [`cli`] | the command line (`serve`, `migrate`, `user add, set-password, delete`, `sessions list, revoke, purge-expired`) | everything |
-//! | [`config`] | settings from the environment | nothing |
-//! | [`startup`] | pools, the session store, the middleware stack, the server, background tasks | everything |
-//! | [`metrics`] | Prometheus metrics, their listener, the timed session store, store upkeep | the store |
-//! | [`middleware`] | security headers, HTML error pages | `errors` |
-//! | [`routes`] | the route table and thin HTTP handlers, one module per page | the modules below |
-//! | [`state`] | [`state::AppState`], what handlers share | nothing |
-//! | [`auth`] | the `require_member` guard and the current member | session, `members` |
-//! | [`session`] | [`session::TypedSession`]: every key the app keeps in a session | session |
-//! | [`credentials`] | the one throttled password check (sign-in, password change) | `throttle`, `members`, `password` |
-//! | [`csrf`] | CSRF tokens and the checked form extractor | session, cookies |
-//! | [`origin`] | the site's own origin (`PUBLIC_ORIGIN`, trusted forwarding headers) | nothing |
-//! | [`client_ip`] | the client's address (`TRUSTED_PROXIES`, `X-Forwarded-For`) | nothing |
-//! | [`members`] | every SQL statement about members and authors | the database |
-//! | [`events`] | security events (the activity page): every SQL statement about them | the database |
-//! | [`ip_limit`] | the per-IP limit on sign-in attempts, in memory | nothing |
-//! | [`throttle`] | sign-in throttling kept in MySQL | the database |
-//! | [`password`] | argon2id hashing off the async workers | CPU only |
-//! | [`domain`] | validated input types | nothing |
-//! | [`db`] | connections, timeouts, migrations | the database |
-//! | [`errors`] | the error policy and error pages | nothing |
-//! | [`templates`] | Askama page structs | nothing |
+//! | [`cli`], [`startup`], [`tasks`], [`config`] | the command line; pools, the store, the middleware stack and the server; the one owner of background work; settings from the environment | everything |
+//! | [`web`] | HTTP: routes and thin handlers, the typed session and its cookie, CSRF and typed forms, the signed-in guard, forwarding headers, error pages, templates | `telemetry`, `data`, `domain` |
+//! | [`telemetry`] | Prometheus families, request timing, the timed store, the metrics listener | `domain` |
+//! | [`data`] | the pool and migrations, and every SQL statement: members, events, throttle | `domain` |
+//! | [`domain`] | validated input, password hashing, random tokens, who did something | nothing |
 //!
-//! Sessions are stored by the `actix-session-mysql` crate of this workspace.
+//! Sessions are stored by the `actix-session-mysql` crate of this workspace; every layer may
+//! use it.
+//!
+//! Errors: each layer has its own error type ([`data::DbError`], [`domain::HashError`]) and
+//! the HTTP layer maps them once, in [`web::AppError`], to a status and a page.
 
-pub mod auth;
 pub mod cli;
-pub mod client_ip;
 pub mod config;
-pub mod credentials;
-pub mod csrf;
-pub mod db;
+pub mod data;
 pub mod domain;
-pub mod errors;
-pub mod events;
-pub mod ip_limit;
-pub mod members;
-pub mod metrics;
-pub mod middleware;
-pub mod origin;
-pub mod password;
-pub mod routes;
-pub mod session;
 pub mod startup;
-pub mod state;
-pub mod templates;
-pub mod throttle;
+pub mod tasks;
+pub mod telemetry;
+pub mod web;
 
 /// Set up logging to stderr through `filter` (`RUST_LOG`, checked by [`config::Settings`]).
 pub fn init_tracing(filter: &str) {

@@ -1,49 +1,49 @@
 //! Building and running the server: pools, the session store, the middleware stack, and the
-//! background tasks. What the app serves is in [`crate::routes`].
+//! background tasks. What the app serves is in [`crate::web::routes`].
 
 use std::net::TcpListener;
 
+use std::time::Duration;
+
 use actix_identity::IdentityMiddleware;
-use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
-use actix_session::SessionMiddleware;
 use actix_session_mysql::MySqlSessionStore;
-use actix_web::cookie::{time::Duration as CookieDuration, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use mysql_async::{Opts, Pool};
 
 use crate::config::Settings;
-use crate::csrf::{self, CsrfSigner};
-use crate::db;
-use crate::events;
-use crate::ip_limit::SignInIpLimit;
-use crate::metrics::{self, Metrics, StoreUpkeep, TimedStore};
-use crate::middleware::{error_pages, security_headers};
-use crate::password::Hasher;
-use crate::routes;
-use crate::session::SESSION_COOKIE;
-use crate::state::AppState;
-use crate::throttle;
+use crate::data;
+use crate::domain::Hasher;
+use crate::tasks::Tasks;
+use crate::telemetry::{self, Metrics, StoreOp, TimedStore, SESSIONS_ACTIVE_EVERY};
+use crate::web::{self, AppState, CsrfSigner, SignInIpLimit};
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
 
 /// How often expired sessions are deleted.
-pub const SESSION_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const SESSION_CLEANUP_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How often stale sign-in throttle rows are deleted.
+const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How often security events older than their retention are deleted.
+const EVENTS_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often the per-IP limiter forgets addresses whose allowance is full again.
+const IP_LIMIT_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Create the database if needed, run the migrations, create the session table.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(Opts, MySqlSessionStore)> {
-    let opts = db::pool_opts(&settings.database_url).context("DATABASE_URL")?;
-    db::create_database(&opts).await?;
+    let opts = data::pool_opts(&settings.database_url).context("DATABASE_URL")?;
+    data::create_database(&opts).await?;
     let pool = Pool::new(opts.clone());
-    let store = db::on_new_database(|| async {
-        db::migrate(&pool).await?;
+    let store = data::on_new_database(|| async {
+        data::migrate(&pool).await?;
         MySqlSessionStore::builder(pool.clone())
             .table_name(SESSION_TABLE)
             .touch_interval(settings.touch_interval)
-            .operation_timeout(db::OPERATION_TIMEOUT)
+            .cleanup_interval(SESSION_CLEANUP_INTERVAL)
+            .operation_timeout(data::OPERATION_TIMEOUT)
             .build()
             .await
             .context("could not prepare the session table")
@@ -58,10 +58,7 @@ pub struct Application {
     server: Server,
     metrics_port: Option<u16>,
     metrics_server: Option<Server>,
-    upkeep: StoreUpkeep,
-    throttle_purge: tokio::task::JoinHandle<()>,
-    events_purge: tokio::task::JoinHandle<()>,
-    ip_limit_housekeeping: tokio::task::JoinHandle<()>,
+    tasks: Tasks,
     store: MySqlSessionStore,
 }
 
@@ -94,24 +91,12 @@ impl Application {
             .transpose()?;
         let metrics = Metrics::new();
         let hasher = Hasher::new();
-        // Counting live sessions costs an index scan: only when someone can read the result.
-        let upkeep = StoreUpkeep::spawn(
-            store.clone(),
-            metrics_listener.is_some().then(|| metrics.clone()),
-            SESSION_CLEANUP_INTERVAL,
-        );
-        let throttle_purge = throttle::spawn_purge(
-            store.pool().clone(),
-            std::time::Duration::from_secs(15 * 60),
-        );
-        let events_purge = events::spawn_purge(
-            store.pool().clone(),
-            std::time::Duration::from_secs(60 * 60),
-        );
         let ip_limit = SignInIpLimit::new(settings.login_ip_limit);
-        let ip_limit_housekeeping = ip_limit.spawn_housekeeping();
+        // Counting live sessions costs an index scan: only when someone can read the result.
+        let served_metrics = metrics_listener.is_some().then(|| metrics.clone());
+        let tasks = background_tasks(&store, served_metrics, &ip_limit);
         let metrics_server = metrics_listener
-            .map(|l| metrics::server(l, metrics.clone(), hasher.clone()))
+            .map(|l| telemetry::server(l, metrics.clone(), hasher.clone()))
             .transpose()?;
         let server = server(
             listener,
@@ -127,10 +112,7 @@ impl Application {
             server,
             metrics_port,
             metrics_server,
-            upkeep,
-            throttle_purge,
-            events_purge,
-            ip_limit_housekeeping,
+            tasks,
             store,
         })
     }
@@ -145,7 +127,8 @@ impl Application {
         self.metrics_port
     }
 
-    /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the pools close.
+    /// Serve until SIGTERM or SIGINT; in-flight requests finish, then the background jobs
+    /// stop and the pools close.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let metrics_server = self.metrics_server.map(|server| {
             let handle = server.handle();
@@ -156,13 +139,75 @@ impl Application {
             handle.stop(true).await;
             let _ = task.await;
         }
-        self.upkeep.stop().await;
-        self.throttle_purge.abort();
-        self.events_purge.abort();
-        self.ip_limit_housekeeping.abort();
+        self.tasks.shutdown().await;
         self.store.pool().clone().disconnect().await.ok();
         served.context("the HTTP server failed")
     }
+}
+
+/// Every background job of an instance, on the current runtime (the store's pool belongs to
+/// it): expired-session cleanup (timed as `op="cleanup"`), the purges of stale throttle rows
+/// and old events, the per-IP limiter's housekeeping, and, when `metrics` are served, the
+/// live-session gauge.
+fn background_tasks(
+    store: &MySqlSessionStore,
+    metrics: Option<Metrics>,
+    ip_limit: &SignInIpLimit,
+) -> Tasks {
+    let mut tasks = Tasks::new();
+    let cleanup_metrics = metrics.clone();
+    let cleanup = store.spawn_cleanup_with(move |took| {
+        if let Some(metrics) = &cleanup_metrics {
+            metrics.store_op(StoreOp::Cleanup, took);
+        }
+    });
+    tasks.until_shutdown(|shutdown| async move {
+        shutdown.wait().await;
+        cleanup.stop().await;
+    });
+    let pool = store.pool().clone();
+    tasks.every(THROTTLE_PURGE_INTERVAL, move || {
+        let pool = pool.clone();
+        async move {
+            match data::purge_stale_attempts(&pool).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "stale sign-in throttle rows deleted"),
+                Err(error) => tracing::warn!(error = ?error, "sign-in throttle purge failed"),
+            }
+        }
+    });
+    let pool = store.pool().clone();
+    tasks.every(EVENTS_PURGE_INTERVAL, move || {
+        let pool = pool.clone();
+        async move {
+            match data::purge_old_events(&pool).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "old security events deleted"),
+                Err(error) => tracing::warn!(error = ?error, "security event purge failed"),
+            }
+        }
+    });
+    let limit = ip_limit.clone();
+    tasks.every(IP_LIMIT_HOUSEKEEPING_INTERVAL, move || {
+        limit.forget_idle();
+        std::future::ready(())
+    });
+    if let Some(metrics) = metrics {
+        let store = store.clone();
+        tasks.every(SESSIONS_ACTIVE_EVERY, move || {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            async move {
+                match store.count_live_sessions().await {
+                    Ok(live) => metrics.set_sessions_active(live),
+                    Err(error) => tracing::warn!(
+                        error = %error,
+                        "could not count live sessions; the gauge keeps its last value"
+                    ),
+                }
+            }
+        });
+    }
+    tasks
 }
 
 fn server(
@@ -174,15 +219,15 @@ fn server(
     hasher: Hasher,
     ip_limit: SignInIpLimit,
 ) -> anyhow::Result<Server> {
-    let signer = web::Data::new(CsrfSigner::new(
+    let signer = actix_web::web::Data::new(CsrfSigner::new(
         &settings.session_key,
         settings.secure_cookies(),
     ));
-    let frontend = web::Data::new(settings.frontend.clone());
+    let frontend = actix_web::web::Data::new(settings.frontend.clone());
     let server = HttpServer::new(move || {
         // mysql_async pools must not cross tokio runtimes: each worker gets its own.
         let pool = Pool::new(opts.clone());
-        let state = web::Data::new(AppState {
+        let state = actix_web::web::Data::new(AppState {
             store: store.with_pool(pool.clone()),
             pool,
             hasher: hasher.clone(),
@@ -193,19 +238,12 @@ fn server(
             metrics: metrics.clone(),
         });
         let timed_store = TimedStore::new(state.store.clone(), metrics.clone());
-        let sessions = SessionMiddleware::builder(timed_store, settings.session_key.clone())
-            .cookie_name(SESSION_COOKIE.to_owned())
-            .cookie_path("/".to_owned())
-            .cookie_http_only(true)
-            .cookie_same_site(SameSite::Lax)
-            .cookie_secure(settings.secure_cookies())
-            .cookie_content_security(CookieContentSecurity::Private)
-            .session_lifecycle(
-                BrowserSession::default()
-                    .state_ttl(cookie_duration(settings.idle_timeout))
-                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
-            )
-            .build();
+        let sessions = web::session_middleware(
+            timed_store,
+            settings.session_key.clone(),
+            settings.secure_cookies(),
+            settings.idle_timeout,
+        );
         let identity = IdentityMiddleware::builder()
             .login_deadline(Some(settings.absolute_timeout))
             .visit_deadline(None)
@@ -214,7 +252,7 @@ fn server(
             .app_data(state)
             .app_data(signer.clone())
             .app_data(frontend.clone())
-            .app_data(csrf::payload_config());
+            .app_data(web::payload_config());
         // Timing requests costs a route lookup and a histogram update per request: only when
         // someone can read the result (`time_requests` passes requests through without it).
         if settings.metrics_bind.is_some() {
@@ -222,17 +260,13 @@ fn server(
         }
         app.wrap(identity)
             .wrap(sessions)
-            .wrap(from_fn(error_pages))
-            .wrap(security_headers())
-            .wrap(from_fn(metrics::time_requests))
-            .configure(routes::configure)
+            .wrap(from_fn(web::error_pages))
+            .wrap(web::security_headers())
+            .wrap(from_fn(telemetry::time_requests))
+            .configure(web::configure)
     })
     .listen(listener)?
     .shutdown_timeout(30)
     .run();
     Ok(server)
-}
-
-fn cookie_duration(d: std::time::Duration) -> CookieDuration {
-    CookieDuration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -74,7 +74,7 @@ async fn a_session_dies_when_the_hash_is_replaced_in_sql() {
     // A change made behind the app's back: nothing but the hash moves.
     app.exec(&format!(
         "UPDATE member SET password_hash = '{}' WHERE id = 'oscar'",
-        member_portal::password::weak_hash_for_tests("someone elses password")
+        member_portal::domain::weak_hash_for_tests("someone elses password")
     ))
     .await;
     tokio::time::sleep(RECHECK).await;

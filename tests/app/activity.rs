@@ -233,7 +233,9 @@ async fn events_go_after_90_days_and_with_their_member() {
     .await;
     app.sign_out().await;
     assert_eq!(
-        member_portal::events::purge_old(&app.pool).await.unwrap(),
+        member_portal::data::purge_old_events(&app.pool)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
@@ -279,14 +281,15 @@ async fn the_recorded_ip_is_the_forwarded_one_only_from_a_trusted_proxy() {
 
 #[tokio::test]
 async fn events_say_where_they_came_from() {
-    use member_portal::events::{record, EventKind, Origin};
+    use member_portal::data::{record_event, EventKind};
+    use member_portal::domain::ClientInfo;
     let app = spawn_app().await;
     app.register("gil", "Gil", "gils password").await;
-    record(
+    record_event(
         &app.pool,
         "gil",
         EventKind::PasswordChanged,
-        &Origin::command_line(),
+        &ClientInfo::command_line(),
     )
     .await
     .unwrap();

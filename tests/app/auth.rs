@@ -49,7 +49,7 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     let unknown = unknown.text().await.unwrap();
 
-    let message = member_portal::routes::login::BAD_CREDENTIALS;
+    let message = member_portal::web::BAD_CREDENTIALS;
     assert!(wrong.contains(message) && unknown.contains(message));
     assert!(wrong.contains(r#"value="bob""#), "the username is kept");
     assert!(!wrong.contains("not bobs password"), "the password is not");
@@ -214,7 +214,7 @@ async fn repeated_failures_are_throttled_per_account() {
         .text()
         .await
         .unwrap()
-        .contains(member_portal::routes::login::BAD_CREDENTIALS));
+        .contains(member_portal::web::BAD_CREDENTIALS));
     // Unknown names are throttled just the same: no way to tell which exist.
     for _ in 0..5 {
         app.sign_in("nobody-here", "wrong password").await;
@@ -257,7 +257,7 @@ async fn weak_hashes_are_upgraded_at_sign_in() {
     let app = spawn_app().await;
     app.register_elsewhere("heidi", "Heidi", "heidis password")
         .await;
-    let weak = member_portal::password::weak_hash_for_tests("heidis password");
+    let weak = member_portal::domain::weak_hash_for_tests("heidis password");
     app.exec(&format!(
         "UPDATE member SET password_hash = '{weak}' WHERE id = 'heidi'"
     ))

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::cookie::Key;
 use base64::Engine;
-use member_portal::csrf::CsrfSigner;
+use member_portal::web::CsrfSigner;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 

@@ -26,6 +26,25 @@ pub struct CleanupTask {
 impl MySqlSessionStore {
     /// Start the expired-row cleanup on the current tokio runtime.
     pub fn spawn_cleanup(&self) -> CleanupTask {
+        self.spawn_cleanup_with(|_| {})
+    }
+
+    /// [`spawn_cleanup`](Self::spawn_cleanup), calling `on_run` with how long each run took
+    /// (successful or not): a hook for a metrics histogram.
+    ///
+    /// ```no_run
+    /// # async fn example(store: actix_session_mysql::MySqlSessionStore) {
+    /// let cleanup = store.spawn_cleanup_with(|took| {
+    ///     tracing::debug!(?took, "session cleanup ran");
+    /// });
+    /// // … serve …
+    /// cleanup.stop().await;
+    /// # }
+    /// ```
+    pub fn spawn_cleanup_with(
+        &self,
+        mut on_run: impl FnMut(std::time::Duration) + Send + 'static,
+    ) -> CleanupTask {
         let (stop, mut stopped) = oneshot::channel();
         let store = self.clone();
         let task = tokio::spawn(async move {
@@ -36,7 +55,10 @@ impl MySqlSessionStore {
                     _ = &mut stopped => break,
                     _ = ticks.tick() => {}
                 }
-                match store.purge_expired().await {
+                let started = std::time::Instant::now();
+                let purged = store.purge_expired().await;
+                on_run(started.elapsed());
+                match purged {
                     Ok(0) => {}
                     Ok(deleted) => tracing::info!(deleted, "expired sessions deleted"),
                     Err(error) => {

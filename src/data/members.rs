@@ -1,0 +1,369 @@
+//! Members and their authors: every SQL statement about them lives here.
+
+use actix_session::storage::SessionKey;
+use actix_session_mysql::{MySqlSessionStore, SessionHandle};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Pool, Transaction};
+use sha2::{Digest, Sha256};
+
+use super::db::{self, DbError};
+use super::events::{self, EventKind};
+use crate::domain::ClientInfo;
+use crate::domain::{DisplayName, ProfileText, Username};
+
+/// What a signed-in page shows of a member, and the stamp that ties a session to the
+/// member's password. Travels in the session (see [`crate::web::session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The username.
+    pub id: String,
+    /// The author's display name.
+    pub name: String,
+    /// The author's profile text, if any.
+    pub profile: Option<String>,
+    /// [`password_stamp`] of the member's password hash.
+    pub password_stamp: i64,
+}
+
+/// What sign-in needs.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The PHC string.
+    pub password_hash: String,
+    /// The member behind it.
+    pub member: Member,
+}
+
+/// Registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The username is taken.
+    #[error("username taken")]
+    Taken,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The credential stamp of a password hash: its first 8 SHA-256 bytes. Derived from the hash
+/// itself, so every way of changing a password changes it — through the app, the command
+/// line, or an `UPDATE` in SQL — and no code path can forget to bump it. (A hash upgraded to
+/// stronger parameters at sign-in changes it too: the member's other sessions then end within
+/// one touch interval, once.)
+pub fn password_stamp(password_hash: &str) -> i64 {
+    let digest = Sha256::digest(password_hash.as_bytes());
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The member `id` with the password hash, in one point read.
+pub async fn member_credentials(pool: &Pool, id: &str) -> Result<Option<Credentials>, DbError> {
+    const OP: &str = "find member";
+    let row = db::first_row(
+        pool,
+        OP,
+        "SELECT m.id, a.name, a.profile, m.password_hash
+         FROM member m JOIN author a ON a.id = m.author_id WHERE m.id = ?",
+        (id,),
+    )
+    .await?;
+    row.map(|mut row| {
+        let password_hash: String = db::take(&mut row, 3, OP)?;
+        Ok(Credentials {
+            member: Member {
+                id: db::take(&mut row, 0, OP)?,
+                name: db::take(&mut row, 1, OP)?,
+                profile: db::take(&mut row, 2, OP)?,
+                password_stamp: password_stamp(&password_hash),
+            },
+            password_hash,
+        })
+    })
+    .transpose()
+}
+
+/// The member `id`, if it still exists.
+pub async fn find_member(pool: &Pool, id: &str) -> Result<Option<Member>, DbError> {
+    Ok(member_credentials(pool, id).await?.map(|c| c.member))
+}
+
+/// Create an author and its member in one transaction. `signed_in` is where the new member
+/// signs in from at once (registration): that `signin` event commits with the account, so the
+/// activity page starts with it. The command line passes `None`: nobody signs in there.
+pub async fn create_member(
+    pool: &Pool,
+    username: &Username,
+    name: &DisplayName,
+    password_hash: &str,
+    signed_in: Option<&ClientInfo>,
+) -> Result<Member, CreateError> {
+    const OP: &str = "create member";
+    let created = db::transaction(pool, OP, async |tx| {
+        tx.exec_drop("INSERT INTO author (name) VALUES (?)", (name.as_str(),))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        let author_id = tx.last_insert_id();
+        tx.exec_drop(
+            "INSERT INTO member (id, password_hash, author_id, created_at, password_changed_at)
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            (username.as_str(), password_hash, author_id),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if let Some(origin) = signed_in {
+            events::record_event_in(tx, username.as_str(), EventKind::SignIn, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
+        Ok(())
+    })
+    .await;
+    match created {
+        Ok(()) => Ok(Member {
+            id: username.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            profile: None,
+            password_stamp: password_stamp(password_hash),
+        }),
+        Err(e) if e.server_code() == Some(ER_DUP_ENTRY) => Err(CreateError::Taken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Store a rehashed (same) password: sessions stay valid.
+pub async fn upgrade_hash(pool: &Pool, username: &str, hash: &str) -> Result<(), DbError> {
+    const OP: &str = "upgrade password hash";
+    db::exec(
+        pool,
+        OP,
+        "UPDATE member SET password_hash = ? WHERE id = ?",
+        (hash, username),
+    )
+    .await
+    .map(drop)
+}
+
+/// What a password change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChanged {
+    /// The new credential stamp.
+    pub stamp: i64,
+    /// How many sessions were deleted.
+    pub sessions_revoked: u64,
+}
+
+/// Store a new password for `username`, delete every session of the member but `keep` (all
+/// of them when `None`) and record it (`password_changed`, from `origin`), in one transaction:
+/// the new hash never commits while an old session lives on, nor the other way round. Every
+/// way of changing a password goes through here (the password form, `user set-password`).
+/// Returns `None` if there is no member `username`.
+pub async fn change_password(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    hash: &str,
+    keep: Option<&SessionKey>,
+    origin: &ClientInfo,
+) -> Result<Option<PasswordChanged>, DbError> {
+    const OP: &str = "change password";
+    db::transaction(pool, OP, async |tx| {
+        tx.exec_drop(
+            "UPDATE member SET password_hash = ?, password_changed_at = UTC_TIMESTAMP(6)
+             WHERE id = ?",
+            (hash, username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(None);
+        }
+        let sessions_revoked = store
+            .revoke_user_sessions_in(tx, username, keep)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        events::record_event_in(tx, username, EventKind::PasswordChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        Ok(Some(PasswordChanged {
+            stamp: password_stamp(hash),
+            sessions_revoked,
+        }))
+    })
+    .await
+}
+
+/// Store a new display name and profile and record it (`profile_changed`, from `origin`) in
+/// one transaction. Returns `false` if there is no member `username`.
+pub async fn update_profile(
+    pool: &Pool,
+    username: &str,
+    name: &DisplayName,
+    profile: &ProfileText,
+    origin: &ClientInfo,
+) -> Result<bool, DbError> {
+    const OP: &str = "update profile";
+    db::transaction(pool, OP, async |tx| {
+        // Matched rows, not changed ones (the pool sets CLIENT_FOUND_ROWS): saving the same
+        // values still finds the member.
+        tx.exec_drop(
+            "UPDATE author a JOIN member m ON m.author_id = a.id
+             SET a.name = ?, a.profile = ? WHERE m.id = ?",
+            (name.as_str(), profile.as_deref(), username),
+        )
+        .await
+        .map_err(DbError::from_driver(OP))?;
+        if tx.affected_rows() == 0 {
+            return Ok(false);
+        }
+        events::record_event_in(tx, username, EventKind::ProfileChanged, origin)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Sign out one of `username`'s sessions (by its handle) and record it (`session_revoked`)
+/// in one transaction. Returns `false`, recording nothing, if the handle is not one of the
+/// member's sessions.
+pub async fn revoke_session(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    handle: &SessionHandle,
+    origin: &ClientInfo,
+) -> Result<bool, DbError> {
+    const OP: &str = "revoke session";
+    db::transaction(pool, OP, async |tx| {
+        let revoked = store
+            .revoke_session_in(tx, username, handle)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        if revoked {
+            events::record_event_in(tx, username, EventKind::SessionRevoked, origin)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Sign out every session of `username` but `keep` and record it (`session_revoked`, if any
+/// was) in one transaction. Returns how many were signed out.
+pub async fn revoke_other_sessions(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    keep: &SessionKey,
+    origin: &ClientInfo,
+) -> Result<u64, DbError> {
+    const OP: &str = "revoke other sessions";
+    db::transaction(pool, OP, async |tx| {
+        revoke_and_record(tx, store, username, Some(keep), origin, OP).await
+    })
+    .await
+}
+
+/// Sign out every session of `username` and record it (`session_revoked`, if any was), in one
+/// transaction. Returns how many were signed out, or `None` if there is no member `username`.
+pub async fn revoke_all_sessions(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+    origin: &ClientInfo,
+) -> Result<Option<u64>, DbError> {
+    const OP: &str = "revoke all sessions";
+    db::transaction(pool, OP, async |tx| {
+        let exists: Option<u8> = tx
+            .exec_first("SELECT 1 FROM member WHERE id = ?", (username,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let revoked = revoke_and_record(tx, store, username, None, origin, OP).await?;
+        Ok(Some(revoked))
+    })
+    .await
+}
+
+/// Inside `tx`: sign out every session of `username` but `keep`, and record it
+/// (`session_revoked`) if any was. Returns how many were signed out.
+async fn revoke_and_record(
+    tx: &mut Transaction<'_>,
+    store: &MySqlSessionStore,
+    username: &str,
+    keep: Option<&SessionKey>,
+    origin: &ClientInfo,
+    op: &'static str,
+) -> Result<u64, DbError> {
+    let revoked = store
+        .revoke_user_sessions_in(tx, username, keep)
+        .await
+        .map_err(DbError::from_store(op))?;
+    if revoked > 0 {
+        events::record_event_in(tx, username, EventKind::SessionRevoked, origin)
+            .await
+            .map_err(DbError::from_driver(op))?;
+    }
+    Ok(revoked)
+}
+
+/// What deleting a member removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    /// Sessions signed out.
+    pub sessions: u64,
+    /// Security events deleted with the member.
+    pub events: u64,
+}
+
+/// Delete the member `username`, its author, its sessions and its security events, in one
+/// transaction. Returns `None` if there is no member `username`.
+pub async fn delete_member(
+    pool: &Pool,
+    store: &MySqlSessionStore,
+    username: &str,
+) -> Result<Option<Deleted>, DbError> {
+    const OP: &str = "delete member";
+    db::transaction(pool, OP, async |tx| {
+        let author: Option<u64> = tx
+            .exec_first(
+                "SELECT author_id FROM member WHERE id = ? FOR UPDATE",
+                (username,),
+            )
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        let Some(author) = author else {
+            return Ok(None);
+        };
+        let sessions = store
+            .revoke_user_sessions_in(tx, username, None)
+            .await
+            .map_err(DbError::from_store(OP))?;
+        // Counted for the report only; the foreign key deletes them with the member.
+        let events: Option<u64> = tx
+            .exec_first(
+                "SELECT COUNT(*) FROM security_events WHERE member_id = ?",
+                (username,),
+            )
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop("DELETE FROM member WHERE id = ?", (username,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        tx.exec_drop("DELETE FROM author WHERE id = ?", (author,))
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        Ok(Some(Deleted {
+            sessions,
+            events: events.unwrap_or(0),
+        }))
+    })
+    .await
+}
+
+/// MySQL's and MariaDB's "Duplicate entry for key".
+const ER_DUP_ENTRY: u16 = 1062;

@@ -1,0 +1,34 @@
+//! The data layer: the pool and migrations, and every SQL statement the app runs, grouped by
+//! table. Nothing above this layer writes SQL; nothing here knows about HTTP.
+//!
+//! - `db`: pool options, creating the database, migrations, bounded waits, retried
+//!   transactions, and [`DbError`] (the error policy for everything that touches MySQL);
+//! - `members`: members and their authors, password changes, revocations that go with them;
+//! - `events`: security events, the activity page's rows;
+//! - `throttle`: sign-in throttling per account name.
+//!
+//! Sessions themselves are the `actix-session-mysql` store's.
+//!
+//! May touch: [`crate::domain`].
+
+mod db;
+mod events;
+mod members;
+mod throttle;
+
+pub use db::{
+    create_database, migrate, on_new_database, ping, pool_opts, DbError, DEFAULT_POOL_MAX,
+    OPERATION_TIMEOUT,
+};
+pub use events::{
+    event_page, purge_old_events, record_event, record_throttled_sign_in, Event, EventKind,
+    EventPage, EVENT_PAGE_SIZE, EVENT_RETENTION_DAYS,
+};
+pub use members::{
+    change_password, create_member, delete_member, find_member, member_credentials, password_stamp,
+    revoke_all_sessions, revoke_other_sessions, revoke_session, update_profile, upgrade_hash,
+    CreateError, Credentials, Deleted, Member, PasswordChanged,
+};
+pub use throttle::{
+    clear_attempts, count_attempt, purge_stale_attempts, Attempt, FREE_ATTEMPTS, MAX_LOCK_SECS,
+};

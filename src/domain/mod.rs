@@ -1,0 +1,20 @@
+//! The domain layer: the rules, with no I/O. Validated input (a value of these types has
+//! passed the rules for usernames, display names and passwords), password hashing on threads
+//! of its own, random tokens, and [`ClientInfo`], who did something.
+//!
+//! - `input`: [`Username`], [`DisplayName`], [`ProfileText`], [`NewPassword`], [`safe_next`];
+//! - `password`: argon2id hashing and verification off the async workers ([`Hasher`]);
+//! - `secret`: random tokens ([`random_token`]);
+//! - `client`: [`ClientInfo`].
+//!
+//! May touch: nothing of the app.
+
+mod client;
+mod input;
+mod password;
+mod secret;
+
+pub use client::{ClientInfo, USER_AGENT_MAX};
+pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
+pub use password::{weak_hash_for_tests, HashError, Hasher, Verdict};
+pub use secret::random_token;
