@@ -22,7 +22,6 @@
 //! 4. then the handler: a missing field is a 400.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +32,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::de::value::MapDeserializer;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -186,43 +188,43 @@ fn is_cross_site(req: &HttpRequest, frontend: &Frontend) -> bool {
     frontend.own_origin(req).is_none_or(|own| own != origin)
 }
 
-/// A form body whose CSRF token and origin have been checked.
+/// A form body whose CSRF token and origin have been checked, deserialized into `T`, the
+/// form's own struct (fields by name; the token and unknown fields are ignored).
 ///
 /// `PUBLIC` forms (sign-in, registration) also accept the anonymous double-submit token when
 /// a session exists, so a sign-in form left open in another tab still works; other forms must
 /// carry the session's token when there is a session.
-#[derive(Debug)]
-pub struct CsrfForm<const PUBLIC: bool> {
-    fields: HashMap<String, String>,
-}
+pub struct CsrfForm<T, const PUBLIC: bool>(T);
 
 /// A form of a signed-in page.
-pub type MemberForm = CsrfForm<false>;
+pub type MemberForm<T> = CsrfForm<T, false>;
+/// A form with no fields but the token (a button: sign out, sign out the other devices).
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
 /// The sign-in and registration forms.
-pub type PublicForm = CsrfForm<true>;
+pub type PublicForm<T> = CsrfForm<T, true>;
 
-impl<const PUBLIC: bool> CsrfForm<PUBLIC> {
-    /// A required field, or a 400.
-    pub fn required(&self, name: &str) -> Result<&str, AppError> {
-        self.fields
-            .get(name)
-            .map(String::as_str)
-            .ok_or(AppError::BadRequest("a required field is missing"))
+impl<T, const PUBLIC: bool> std::fmt::Debug for CsrfForm<T, PUBLIC> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Forms carry passwords: never printed.
+        f.write_str("CsrfForm")
+    }
+}
+
+impl<T, const PUBLIC: bool> CsrfForm<T, PUBLIC> {
+    /// The form's fields.
+    pub fn into_inner(self) -> T {
+        self.0
     }
 
-    /// An optional field.
-    pub fn optional(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
-    }
-
-    fn check(req: &HttpRequest, fields: &HashMap<String, String>) -> Result<(), AppError> {
+    fn check(req: &HttpRequest, submitted: Option<&str>) -> Result<(), AppError> {
         let frontend = req
             .app_data::<web::Data<Frontend>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("Frontend not registered")))?;
         if is_cross_site(req, frontend) {
             return Err(AppError::Forbidden("cross-site request"));
         }
-        let submitted = fields.get(FIELD).map(String::as_str).unwrap_or_default();
+        let submitted = submitted.unwrap_or_default();
         if submitted.is_empty() {
             return Err(AppError::Forbidden("missing CSRF token"));
         }
@@ -243,7 +245,7 @@ impl<const PUBLIC: bool> CsrfForm<PUBLIC> {
     }
 }
 
-impl<const PUBLIC: bool> FromRequest for CsrfForm<PUBLIC> {
+impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm<T, PUBLIC> {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
@@ -266,30 +268,46 @@ impl<const PUBLIC: bool> FromRequest for CsrfForm<PUBLIC> {
             let Decoded {
                 fields,
                 undecodable,
+                repeated,
             } = decode_form(&body);
-            Self::check(&req, &fields)?;
+            let token = fields
+                .iter()
+                .find(|(name, _)| name == FIELD)
+                .map(|(_, value)| value.as_str());
+            Self::check(&req, token)?;
             if undecodable {
                 return Err(AppError::BadRequest("the form is not valid UTF-8"));
             }
-            Ok(Self { fields })
+            if repeated {
+                // Which of two values a handler would see is nobody's guess: refused.
+                return Err(AppError::BadRequest("a field is given twice"));
+            }
+            T::deserialize(MapDeserializer::<_, serde::de::value::Error>::new(
+                fields.into_iter(),
+            ))
+            .map(Self)
+            .map_err(|_| AppError::BadRequest("a required field is missing"))
         })
     }
 }
 
 /// A form body, decoded strictly.
 struct Decoded {
-    /// The fields whose name and value are UTF-8; of a repeated name, the first.
-    fields: HashMap<String, String>,
+    /// The fields whose name and value are UTF-8, in order.
+    fields: Vec<(String, String)>,
     /// Whether some field's name or value is not UTF-8 after percent-decoding.
     undecodable: bool,
+    /// Whether some field name occurs twice.
+    repeated: bool,
 }
 
 /// Split `application/x-www-form-urlencoded` bytes into fields. Unlike the usual decoders
 /// (which replace invalid UTF-8 with U+FFFD), a field that does not decode is not kept, and
 /// the caller learns that there was one.
 fn decode_form(body: &[u8]) -> Decoded {
-    let mut fields = HashMap::new();
+    let mut fields: Vec<(String, String)> = Vec::new();
     let mut undecodable = false;
+    let mut repeated = false;
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(at) => (&pair[..at], &pair[at + 1..]),
@@ -297,8 +315,12 @@ fn decode_form(body: &[u8]) -> Decoded {
         };
         match (decode_component(name), decode_component(value)) {
             (Some(name), Some(value)) => {
-                // The first occurrence wins; a repeated field cannot override a checked one.
-                fields.entry(name).or_insert(value);
+                // Forms have a handful of fields: a linear scan beats hashing.
+                if fields.iter().any(|(seen, _)| *seen == name) {
+                    repeated = true;
+                } else {
+                    fields.push((name, value));
+                }
             }
             _ => undecodable = true,
         }
@@ -306,6 +328,7 @@ fn decode_form(body: &[u8]) -> Decoded {
     Decoded {
         fields,
         undecodable,
+        repeated,
     }
 }
 
@@ -338,23 +361,61 @@ mod tests {
     fn forms_decode_strictly() {
         let d = decode_form(b"a=1&b=x+y%21&a=2&c&=e&&caf%C3%A9=%E2%82%AC&bad=%ZZ");
         assert!(!d.undecodable);
-        assert_eq!(d.fields["a"], "1", "the first occurrence wins");
-        assert_eq!(d.fields["b"], "x y!");
-        assert_eq!(d.fields["c"], "");
-        assert_eq!(d.fields[""], "e");
-        assert_eq!(d.fields["café"], "€");
-        assert_eq!(
-            d.fields["bad"], "%ZZ",
-            "a malformed escape stays as written"
-        );
+        assert!(d.repeated, "a is given twice");
+        let d = Fields(d.fields);
+        assert_eq!(d.get("a"), "1", "the first occurrence is kept");
+        assert_eq!(d.get("b"), "x y!");
+        assert_eq!(d.get("c"), "");
+        assert_eq!(d.get(""), "e");
+        assert_eq!(d.get("café"), "€");
+        assert_eq!(d.get("bad"), "%ZZ", "a malformed escape stays as written");
         for body in [&b"p=%FF"[..], b"p=%C3", b"%FE=x", b"p=\xff", b"p=%ED%A0%80"] {
             let d = decode_form(body);
             assert!(d.undecodable, "{body:?}");
-            assert!(!d.fields.contains_key("p"), "{body:?}");
+            assert!(!d.fields.iter().any(|(n, _)| n == "p"), "{body:?}");
         }
         let d = decode_form(b"csrf_token=t&password=%FF");
-        assert_eq!(d.fields["csrf_token"], "t", "the token is still found");
         assert!(d.undecodable);
+        assert_eq!(
+            Fields(d.fields).get("csrf_token"),
+            "t",
+            "the token is still found"
+        );
+        assert!(!decode_form(b"a=1&b=2").repeated);
+    }
+
+    /// Fields by name, for the assertions above.
+    struct Fields(Vec<(String, String)>);
+
+    impl Fields {
+        fn get(&self, name: &str) -> &str {
+            let (_, value) = self.0.iter().find(|(n, _)| n == name).expect(name);
+            value
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct SignIn {
+        username: String,
+        #[serde(default)]
+        next: String,
+    }
+
+    #[test]
+    fn fields_deserialize_by_name() {
+        let fields = decode_form(b"csrf_token=t&username=ann&extra=1").fields;
+        let form = SignIn::deserialize(MapDeserializer::<_, serde::de::value::Error>::new(
+            fields.into_iter(),
+        ))
+        .expect("a sign-in form");
+        assert_eq!((form.username.as_str(), form.next.as_str()), ("ann", ""));
+        let fields = decode_form(b"csrf_token=t&next=%2F").fields;
+        assert!(
+            SignIn::deserialize(MapDeserializer::<_, serde::de::value::Error>::new(
+                fields.into_iter()
+            ))
+            .is_err()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use actix_identity::Identity;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 
 use crate::data::{self, Member};
 use crate::domain::ClientInfo;
@@ -37,23 +38,33 @@ fn page(current: &CurrentMember, status: StatusCode, error: Option<&str>) -> Htt
     )
 }
 
+/// The password change form.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+}
+
 /// Change the password: every other session is revoked, this one gets a new id.
 pub async fn submit(
     req: HttpRequest,
-    form: MemberForm,
+    form: MemberForm<PasswordForm>,
     current: CurrentMember,
     session: TypedSession,
     identity: Identity,
     origin: ClientInfo,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let current_password = form.required("current_password")?;
-    let new_password = form.required("new_password")?;
-    let confirmation = form.required("new_password_confirm")?;
+    let PasswordForm {
+        current_password,
+        new_password,
+        new_password_confirm: confirmation,
+    } = form.into_inner();
     let user = current.member.id.as_str();
 
     // Guessing the current password from a stolen session is throttled like sign-in.
-    match check_password(&state, ClientIp::of(&req).0, Some(user), current_password).await? {
+    match check_password(&state, ClientIp::of(&req).0, Some(user), &current_password).await? {
         PasswordCheck::Accepted(_) => {}
         PasswordCheck::Rejected => {
             return Ok(page(
@@ -69,7 +80,7 @@ pub async fn submit(
             ))
         }
     }
-    let new_password = match NewPassword::parse(new_password, confirmation) {
+    let new_password = match NewPassword::parse(&new_password, &confirmation) {
         Ok(p) => p,
         Err(message) => {
             return Ok(page(

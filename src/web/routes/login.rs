@@ -59,19 +59,31 @@ fn page(
     })
 }
 
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct SignInForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
 /// Sign in: the throttled password check, then a brand-new session.
 pub async fn submit(
     req: HttpRequest,
-    form: PublicForm,
+    form: PublicForm<SignInForm>,
     session: TypedSession,
     origin: ClientInfo,
     client: ClientIp,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
-    let raw_username = form.required("username")?;
-    let password = form.required("password")?;
-    let next = safe_next(form.optional("next"));
+    let SignInForm {
+        username: raw_username,
+        password,
+        next,
+    } = form.into_inner();
+    let next = safe_next(Some(&next));
     let reject = |status: StatusCode| {
         page(
             &req,
@@ -83,9 +95,9 @@ pub async fn submit(
         )
     };
     // Canonicalised exactly as at registration; a name that fails that cannot be anyone's.
-    let account = Username::parse(raw_username).ok();
+    let account = Username::parse(&raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
-    match check_sign_in(&state, client.0, account, password, &origin).await? {
+    match check_sign_in(&state, client.0, account, &password, &origin).await? {
         PasswordCheck::Accepted(member) => {
             // At most MAX_SESSIONS_PER_MEMBER sessions, the new one included. Its row is
             // inserted by actix-session's middleware only after this handler returns, so the

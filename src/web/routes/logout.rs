@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::data::{self, EventKind};
 use crate::domain::ClientInfo;
-use crate::web::csrf::MemberForm;
+use crate::web::csrf::{MemberForm, NoFields};
 use crate::web::state::AppState;
 
 use super::see_other;
@@ -13,7 +13,7 @@ use super::see_other;
 /// Sign out: actix-identity purges the session, so the middleware deletes the row and clears
 /// the cookie. Without a session there is nothing to do but go to the sign-in page.
 pub async fn submit(
-    _form: MemberForm,
+    _form: MemberForm<NoFields>,
     identity: Option<Identity>,
     origin: ClientInfo,
     state: web::Data<AppState>,

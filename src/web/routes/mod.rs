@@ -1,7 +1,7 @@
 //! HTTP handlers, one module per page or group of routes, and the route table
-//! ([`configure`]). Handlers are thin: extract, call the domain (`credentials`, `members`, the
-//! store), return a page or a redirect. Adding a page means touching `routes/` and
-//! `templates/` only.
+//! ([`configure`]). Handlers are thin: extract (a typed form, the member, the client), call
+//! the domain and data layers, return a page or a redirect. Adding a page means touching
+//! `routes/` and `templates/` only; a signed-in page goes in `member_pages`.
 
 mod account;
 mod activity;
@@ -19,14 +19,14 @@ pub use login::BAD_CREDENTIALS;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::from_fn;
-use actix_web::{guard, web, HttpRequest, HttpResponse, Route};
+use actix_web::{guard, web, HttpRequest, HttpResponse, Resource, Route};
 use askama::Template;
 
 use crate::web::csrf::CsrfSigner;
 use crate::web::guard::require_member;
 use crate::web::templates::render;
 
-/// The route table. Signed-in pages are wrapped in [`require_member`].
+/// The route table: public routes, then every signed-in page, each behind [`require_member`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", read().to(health::check))
         .route("/static/style.css", read().to(assets::style))
@@ -40,45 +40,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(read().to(register::form))
                 .post(register::submit),
         )
-        .service(web::resource("/logout").post(logout::submit))
-        .service(
-            web::resource("/")
-                .wrap(from_fn(require_member))
-                .route(read().to(home::page)),
-        )
-        .service(
-            web::resource("/account/password")
-                .wrap(from_fn(require_member))
-                .route(read().to(account::form))
-                .post(account::submit),
-        )
-        .service(
-            web::resource("/account/profile")
-                .wrap(from_fn(require_member))
-                .route(read().to(profile::form))
-                .post(profile::submit),
-        )
-        .service(
-            web::resource("/account/activity")
-                .wrap(from_fn(require_member))
-                .route(read().to(activity::list)),
-        )
-        .service(
-            web::resource("/sessions")
-                .wrap(from_fn(require_member))
-                .route(read().to(sessions::list)),
-        )
-        .service(
-            web::resource("/sessions/revoke")
-                .wrap(from_fn(require_member))
-                .post(sessions::revoke),
-        )
-        .service(
-            web::resource("/sessions/revoke-others")
-                .wrap(from_fn(require_member))
-                .post(sessions::revoke_others),
-        )
-        .default_service(web::to(not_found::page));
+        .service(web::resource("/logout").post(logout::submit));
+    // One guard for the whole list: a page added here cannot be reached without it.
+    for resource in member_pages() {
+        cfg.service(resource.wrap(from_fn(require_member)));
+    }
+    cfg.default_service(web::to(not_found::page));
+}
+
+/// The signed-in pages.
+fn member_pages() -> Vec<Resource> {
+    vec![
+        web::resource("/").route(read().to(home::page)),
+        web::resource("/account/password")
+            .route(read().to(account::form))
+            .post(account::submit),
+        web::resource("/account/profile")
+            .route(read().to(profile::form))
+            .post(profile::submit),
+        web::resource("/account/activity").route(read().to(activity::list)),
+        web::resource("/sessions").route(read().to(sessions::list)),
+        web::resource("/sessions/revoke").post(sessions::revoke),
+        web::resource("/sessions/revoke-others").post(sessions::revoke_others),
+    ]
 }
 
 /// A route for `GET` and `HEAD`. actix-web's `web::get()` leaves `HEAD` out, and monitors and

@@ -3,6 +3,7 @@
 use actix_identity::Identity;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 
 use crate::data;
 use crate::domain::ClientInfo;
@@ -43,27 +44,36 @@ fn page(
     )
 }
 
+/// The profile form.
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    name: String,
+    profile: String,
+}
+
 /// Save the display name and profile; this session's pages show them at once.
 pub async fn submit(
-    form: MemberForm,
+    form: MemberForm<ProfileForm>,
     current: CurrentMember,
     session: TypedSession,
     identity: Identity,
     origin: ClientInfo,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let raw_name = form.required("name")?;
-    let raw_profile = form.required("profile")?;
-    let parsed = DisplayName::parse(raw_name)
-        .and_then(|name| ProfileText::parse(raw_profile).map(|profile| (name, profile)));
+    let ProfileForm {
+        name: raw_name,
+        profile: raw_profile,
+    } = form.into_inner();
+    let parsed = DisplayName::parse(&raw_name)
+        .and_then(|name| ProfileText::parse(&raw_profile).map(|profile| (name, profile)));
     let (name, profile) = match parsed {
         Ok(valid) => valid,
         Err(message) => {
             return Ok(page(
                 &current,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                raw_name.to_owned(),
-                raw_profile.to_owned(),
+                raw_name,
+                raw_profile,
                 Some(message),
             ))
         }

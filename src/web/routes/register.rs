@@ -3,6 +3,7 @@
 use actix_identity::Identity;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 
 use crate::data::{self, CreateError};
 use crate::domain::ClientInfo;
@@ -44,19 +45,31 @@ fn page(
     })
 }
 
+/// The registration form.
+#[derive(Deserialize)]
+pub struct RegistrationForm {
+    username: String,
+    name: String,
+    password: String,
+    password_confirm: String,
+}
+
 /// Create the member and its author, then sign in.
 pub async fn submit(
     req: HttpRequest,
-    form: PublicForm,
+    form: PublicForm<RegistrationForm>,
     session: TypedSession,
     origin: ClientInfo,
     state: web::Data<AppState>,
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
-    let raw_username = form.required("username")?;
-    let raw_name = form.required("name")?;
-    let password = form.required("password")?;
-    let confirmation = form.required("password_confirm")?;
+    let RegistrationForm {
+        username: raw_username,
+        name: raw_name,
+        password,
+        password_confirm: confirmation,
+    } = form.into_inner();
+    let (raw_username, raw_name) = (raw_username.as_str(), raw_name.as_str());
     let invalid = |message: &str| {
         page(
             &req,
@@ -75,7 +88,7 @@ pub async fn submit(
         Ok(n) => n,
         Err(message) => return Ok(invalid(message)),
     };
-    let password = match NewPassword::parse(password, confirmation) {
+    let password = match NewPassword::parse(&password, &confirmation) {
         Ok(p) => p,
         Err(message) => return Ok(invalid(message)),
     };

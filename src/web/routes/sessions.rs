@@ -3,13 +3,14 @@
 use actix_session_mysql::{SessionHandle, SessionRecord};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
 use crate::data;
 use crate::domain::ClientInfo;
-use crate::web::csrf::MemberForm;
+use crate::web::csrf::{MemberForm, NoFields};
 use crate::web::errors::AppError;
 use crate::web::guard::CurrentMember;
 use crate::web::session::{client_of, current_session_key, TypedSession};
@@ -72,16 +73,23 @@ pub async fn list(
     ))
 }
 
+/// The form of one device's "Sign out" button.
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    session: String,
+}
+
 /// Revoke one of the member's own sessions; someone else's handle changes nothing.
 pub async fn revoke(
-    form: MemberForm,
+    form: MemberForm<RevokeForm>,
     current: CurrentMember,
     session: TypedSession,
     origin: ClientInfo,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let handle: SessionHandle = form
-        .required("session")?
+        .into_inner()
+        .session
         .parse()
         .map_err(|_| AppError::BadRequest("not a session handle"))?;
     if data::revoke_session(
@@ -101,7 +109,7 @@ pub async fn revoke(
 /// Sign out every other device.
 pub async fn revoke_others(
     req: HttpRequest,
-    _form: MemberForm,
+    _form: MemberForm<NoFields>,
     current: CurrentMember,
     session: TypedSession,
     origin: ClientInfo,
