@@ -17,6 +17,13 @@ use crate::web::session::TypedSession;
 use crate::web::state::AppState;
 use crate::web::templates::{render, ErrorPage, Layout};
 
+/// What a query value keeps unescaped: letters, digits and `*-._` (as form encoding does).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
 /// The member of a signed-in request, put there by [`require_member`].
 #[derive(Debug, Clone)]
 pub struct CurrentMember {
@@ -80,9 +87,7 @@ pub async fn require_member(
                 None | Some("/") => "/login".to_owned(),
                 Some(path) => format!(
                     "/login?next={}",
-                    serde_urlencoded::to_string([("", path)])
-                        .unwrap_or_default()
-                        .trim_start_matches('=')
+                    percent_encoding::utf8_percent_encode(path, QUERY_VALUE)
                 ),
             };
             let response = HttpResponse::SeeOther()

@@ -8,8 +8,9 @@ use mysql_async::{OptsBuilder, Pool};
 
 use crate::error::BuildError;
 use crate::id::generate_key;
+use crate::settings::Settings;
 use crate::sql::valid_table_name;
-use crate::store::{MySqlSessionStore, Settings};
+use crate::store::MySqlSessionStore;
 
 /// Where the store's pool comes from.
 pub(crate) enum Source {
@@ -169,5 +170,20 @@ impl MySqlSessionStoreBuilder {
                 .map_err(BuildError::CreateTable)?;
         }
         Ok(store)
+    }
+}
+
+impl MySqlSessionStore {
+    /// Start building a store on an existing pool.
+    ///
+    /// The pool must belong to the tokio runtime the store is used on: give each actix-web
+    /// worker its own (see [`MySqlSessionStore::with_pool`]).
+    pub fn builder(pool: Pool) -> MySqlSessionStoreBuilder {
+        MySqlSessionStoreBuilder::new(Source::Pool(pool))
+    }
+
+    /// Start building a store that opens its own pool from a `mysql://` URL.
+    pub fn builder_from_url(url: impl Into<String>) -> MySqlSessionStoreBuilder {
+        MySqlSessionStoreBuilder::new(Source::Url(url.into()))
     }
 }

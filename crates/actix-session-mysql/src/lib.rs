@@ -7,6 +7,7 @@ mod error;
 mod id;
 mod record;
 pub mod retry;
+mod settings;
 mod sql;
 mod store;
 mod touch;

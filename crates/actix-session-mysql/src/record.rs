@@ -8,7 +8,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::StoreError;
 use crate::id::{SessionHandle, SessionId};
-use crate::store::take;
+use crate::sql::take;
 
 /// One live session of a user, as listed by [`MySqlSessionStore::list_user_sessions`].
 ///

@@ -11,7 +11,22 @@
 //!   two servers share pads with spaces (`'alice' = 'alice  '`), which would let one user id
 //!   reach another's sessions.
 
+use mysql_async::Row;
+
 use crate::batch::BATCH_SIZES;
+use crate::error::StoreError;
+
+/// Column `index` of `row` (named `column` in errors), decoded as `T`.
+pub(crate) fn take<T: mysql_async::prelude::FromValue>(
+    row: &mut Row,
+    index: usize,
+    op: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    row.take_opt(index)
+        .and_then(Result::ok)
+        .ok_or(StoreError::Decode { op, column })
+}
 
 /// Width of the `user_id` column, in bytes.
 pub(crate) const USER_ID_MAX: usize = 255;

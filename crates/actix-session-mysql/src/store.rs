@@ -13,12 +13,12 @@ use mysql_async::{Conn, Pool, Row, Transaction};
 use tokio::sync::oneshot;
 
 use crate::batch::{self, LoadQueue, LoadedRow, Reply, BATCH_SIZES};
-use crate::builder::{MySqlSessionStoreBuilder, Source};
 use crate::error::StoreError;
 use crate::id::{SessionHandle, SessionId};
 use crate::record::SessionRecord;
 use crate::retry::{self, not_committed, Replay};
-use crate::sql::{Queries, USER_ID_MAX};
+use crate::settings::Settings;
+use crate::sql::{take, Queries, USER_ID_MAX};
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -54,28 +54,15 @@ const MAX_PURGE_CONFLICTS: u32 = 100;
 /// As with every store behind actix-session's `SessionStore` trait, concurrent requests of one
 /// session each write their whole state: the last write wins.
 ///
-/// [touch interval]: MySqlSessionStoreBuilder::touch_interval
-/// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
-/// [coalesce loads]: MySqlSessionStoreBuilder::coalesce_loads
+/// [touch interval]: crate::MySqlSessionStoreBuilder::touch_interval
+/// [operation timeout]: crate::MySqlSessionStoreBuilder::operation_timeout
+/// [coalesce loads]: crate::MySqlSessionStoreBuilder::coalesce_loads
 #[derive(Clone)]
 pub struct MySqlSessionStore {
     pool: Pool,
     /// Loads waiting for a statement: one queue per pool, as each worker has its own.
     loads: Arc<LoadQueue>,
     inner: Arc<Inner>,
-}
-
-/// The validated options, as the builder hands them over.
-pub(crate) struct Settings {
-    pub(crate) table: String,
-    pub(crate) touch_interval: Duration,
-    pub(crate) cleanup_interval: Duration,
-    pub(crate) cleanup_batch_size: u32,
-    pub(crate) user_id_key: String,
-    pub(crate) operation_timeout: Duration,
-    pub(crate) key_generator: fn() -> SessionKey,
-    pub(crate) causal_reads: bool,
-    pub(crate) coalesce_loads: bool,
 }
 
 /// What every clone of the store and every [`MySqlSessionStore::with_pool`] sibling shares.
@@ -102,19 +89,6 @@ impl fmt::Debug for MySqlSessionStore {
 }
 
 impl MySqlSessionStore {
-    /// Start building a store on an existing pool.
-    ///
-    /// The pool must belong to the tokio runtime the store is used on: give each actix-web
-    /// worker its own (see [`MySqlSessionStore::with_pool`]).
-    pub fn builder(pool: Pool) -> MySqlSessionStoreBuilder {
-        MySqlSessionStoreBuilder::new(Source::Pool(pool))
-    }
-
-    /// Start building a store that opens its own pool from a `mysql://` URL.
-    pub fn builder_from_url(url: impl Into<String>) -> MySqlSessionStoreBuilder {
-        MySqlSessionStoreBuilder::new(Source::Url(url.into()))
-    }
-
     /// `settings` must have been validated by the builder.
     pub(crate) fn new(pool: Pool, settings: Settings) -> Self {
         Self {
@@ -154,7 +128,7 @@ impl MySqlSessionStore {
         self.inner.settings.cleanup_interval
     }
 
-    /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`] does
+    /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`](crate::MySqlSessionStoreBuilder::build) does
     /// this unless told not to; call it yourself from a migration command if you turned it off.
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let sql = &self.inner.queries.create_table;
@@ -285,7 +259,7 @@ impl MySqlSessionStore {
     /// very same moment may each leave room for themselves and briefly end one over the cap;
     /// the next sign-in trims it again.
     ///
-    /// [touch interval]: MySqlSessionStoreBuilder::touch_interval
+    /// [touch interval]: crate::MySqlSessionStoreBuilder::touch_interval
     pub async fn trim_user_sessions(&self, user_id: &str, keep: u64) -> Result<u64, StoreError> {
         self.delete_where(
             "trim_user_sessions",
@@ -369,7 +343,7 @@ impl MySqlSessionStore {
     /// so a database that does not answer costs a bounded wait, not a hung request; every
     /// error names `op`.
     ///
-    /// [operation timeout]: MySqlSessionStoreBuilder::operation_timeout
+    /// [operation timeout]: crate::MySqlSessionStoreBuilder::operation_timeout
     ///
     /// `statement` gets the connection by value (and returns it to the pool by dropping it):
     /// a closure borrowing it would make the futures of a spawned cleanup task not `Send`.
@@ -637,17 +611,6 @@ impl MySqlSessionStore {
 
 /// MySQL's and MariaDB's "Duplicate entry for key" error.
 const ER_DUP_ENTRY: u16 = 1062;
-
-pub(crate) fn take<T: mysql_async::prelude::FromValue>(
-    row: &mut Row,
-    index: usize,
-    op: &'static str,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    row.take_opt(index)
-        .and_then(Result::ok)
-        .ok_or(StoreError::Decode { op, column })
-}
 
 /// The longest TTL stored: `DATETIME` ends at 9999-12-31, and past it `UTC_TIMESTAMP(6) +
 /// INTERVAL ttl SECOND` is `NULL`, which would make every save fail.
