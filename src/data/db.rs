@@ -48,20 +48,21 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Wrap a driver error, telling an outage from a rejected statement. The transient errors
-    /// that prove nothing was committed ([`retry::not_committed`]: deadlocks, certification
-    /// conflicts) count as an outage: a user should try again, not see a bug.
+    /// Wrap a driver error, telling an outage from a rejected statement
+    /// ([`retry::unavailable`]). A server that refuses us (too many connections, a locked or
+    /// denied user, shutting down: [`retry::REFUSED`]) and the transient errors that prove
+    /// nothing was committed (deadlocks, certification conflicts) count as an outage: a user
+    /// should try again, not see a bug.
     pub fn from_driver(op: &'static str) -> impl FnOnce(mysql_async::Error) -> Self {
-        move |source| match source {
-            ref e if retry::not_committed(e) => Self::Unavailable {
-                op,
-                source: Some(source),
-            },
-            mysql_async::Error::Server(_) => Self::Query { op, source },
-            source => Self::Unavailable {
-                op,
-                source: Some(source),
-            },
+        move |source| {
+            if retry::unavailable(&source) {
+                Self::Unavailable {
+                    op,
+                    source: Some(source),
+                }
+            } else {
+                Self::Query { op, source }
+            }
         }
     }
 

@@ -126,12 +126,17 @@ pub fn is_html(headers: &header::HeaderMap) -> bool {
 }
 
 /// `page`, an error page put in place of `original`, with `original`'s headers (`Allow`,
-/// `Retry-After`, cookies) but its own content type and length.
+/// `Retry-After`, cookies) but its own content type and length. A header both set is the
+/// original's, once (a 503's `Retry-After` is not doubled).
 pub fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
-    for (name, value) in original {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            page.headers_mut().append(name.clone(), value.clone());
-        }
+    let kept = |name: &header::HeaderName| {
+        name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH
+    };
+    for name in original.keys().filter(|n| kept(n)) {
+        page.headers_mut().remove(name);
+    }
+    for (name, value) in original.iter().filter(|(n, _)| kept(n)) {
+        page.headers_mut().append(name.clone(), value.clone());
     }
     page
 }

@@ -18,6 +18,7 @@ mod memory;
 mod metrics;
 mod outage;
 mod profile;
+mod refused;
 mod round_trips;
 mod security;
 mod sessions;

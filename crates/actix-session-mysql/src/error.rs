@@ -88,11 +88,9 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
-            // A rolled-back conflict that kept recurring is as transient as a lost connection.
-            Self::Database { source, .. } => {
-                !matches!(source, mysql_async::Error::Server(_))
-                    || crate::retry::not_committed(source)
-            }
+            // A refusal (too many connections, a locked account) or a rolled-back conflict
+            // that kept recurring is as transient as a lost connection.
+            Self::Database { source, .. } => crate::retry::unavailable(source),
             _ => false,
         }
     }

@@ -82,6 +82,42 @@ pub fn not_committed(error: &mysql_async::Error) -> bool {
     matches!(error, mysql_async::Error::Server(e) if NOT_COMMITTED.contains(&e.code))
 }
 
+/// Server errors that refuse the client for want of capacity or access, whatever the
+/// statement: the server is there but will not serve us now. A caller should answer "busy,
+/// try again" (503), not "bug" (500); an operator has something to fix, or to wait out.
+///
+/// | code | name | meaning |
+/// | --- | --- | --- |
+/// | 1040 | `ER_CON_COUNT_ERROR` | too many connections |
+/// | 1044 | `ER_DBACCESS_DENIED_ERROR` | access to the database denied |
+/// | 1045 | `ER_ACCESS_DENIED_ERROR` | access denied (user or password) |
+/// | 1053 | `ER_SERVER_SHUTDOWN` | the server is shutting down |
+/// | 1129 | `ER_HOST_IS_BLOCKED` | the host is blocked after connection errors |
+/// | 1130 | `ER_HOST_NOT_PRIVILEGED` | the host may not connect |
+/// | 1203 | `ER_TOO_MANY_USER_CONNECTIONS` | the user has too many connections |
+/// | 1226 | `ER_USER_LIMIT_REACHED` | the user is over a resource limit (`MAX_USER_CONNECTIONS`, …) |
+/// | 1698 | `ER_ACCESS_DENIED_NO_PASSWORD_ERROR` | access denied (e.g. a unix-socket-only user over TCP) |
+/// | 1927 | `ER_CONNECTION_KILLED` | the connection was killed |
+/// | 3118, 4151 | `ER_ACCOUNT_HAS_BEEN_LOCKED` (MySQL, MariaDB) | the account is locked |
+/// | 1290 | `ER_OPTION_PREVENTS_STATEMENT` | e.g. `--read-only` on a node taken out of service |
+/// | 1047, 1180 | `ER_UNKNOWN_COM_ERROR` (Galera: node not ready), `ER_ERROR_DURING_COMMIT` | a Galera node not (yet) part of the primary component |
+pub const REFUSED: &[u16] = &[
+    1040, 1044, 1045, 1047, 1053, 1129, 1130, 1180, 1203, 1226, 1290, 1698, 1927, 3118, 4151,
+];
+
+/// Whether `error` is a server's refusal to serve this client now ([`REFUSED`]): an outage
+/// as far as the caller can tell, not a wrong statement.
+pub fn refused(error: &mysql_async::Error) -> bool {
+    matches!(error, mysql_async::Error::Server(e) if REFUSED.contains(&e.code))
+}
+
+/// Whether `error` says the database is unavailable rather than that it rejected the
+/// statement: no answer (I/O, a closed connection, a driver failure), a refusal
+/// ([`refused`]), or a conflict that rolled everything back ([`not_committed`]).
+pub fn unavailable(error: &mysql_async::Error) -> bool {
+    !matches!(error, mysql_async::Error::Server(_)) || refused(error) || not_committed(error)
+}
+
 /// Whether `error` says the connection broke under the statement (its node died, a proxy cut
 /// it), as opposed to an answer from the server or a mistake in the call.
 fn broken_connection(error: &mysql_async::Error) -> bool {
