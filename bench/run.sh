@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One benchmark run: member-portal side by side with the seed tutorial's Node stack
-# (express-session + express-mysql-session, bench/express/server.js), with wrk:
+# (express-session + express-mysql-session, bench/express/server.js) and, for page views, two
+# Rust peers written as tutorials write them (bench/peers, PEERS=0 leaves them out), with wrk:
 #
 #   1. page views        signed-in GET /, wrk -t$THREADS -c$CONNECTIONS (after a warm-up)
 #   2. sign-ins          POST /login with valid credentials, wrk -c$SIGNIN_CONNECTIONS
@@ -24,6 +25,18 @@
 # requests still in flight when wrk stops are not counted, so per-request figures are high by
 # about latency ÷ duration (a few percent for sign-ins at the default 10 s).
 #
+# The peers (phase 1 only, the same warm-up and wrk command, after member-portal and Express are
+# done and stopped, each started alone and stopped after its run):
+# - bench/peers/actix-redis: actix-web + actix-session's RedisSessionStore on Redis
+#   ($REDIS_HOST:$REDIS_PORT); store CPU is redis-server's /proc/PID/stat (the whole server,
+#   other clients count too), statements are Redis commands (INFO's total_commands_processed);
+# - bench/peers/axum-tower: axum + tower-sessions + tower-sessions-sqlx-store's MySqlStore, on
+#   a database and user of its own like the two apps above;
+# both with the seed's member in memory and no CSRF, throttle or extra headers: what a tutorial
+# app does. A page view is one session read in each (Redis GET; SELECT of the session row); a
+# second table gives member-portal ÷ each other stack for page views. Then an SVG chart of page
+# views (requests/s and p99 per stack, this run) is drawn with gnuplot to $CHART.
+#
 # What is compared (bench/express/server.js has the details):
 # - Both apps run as a database user of their own (created here, dropped at the end), on a
 #   database of their own, on the same server.
@@ -41,20 +54,28 @@
 # - wrk, both apps and the database share this machine's cores: read the ratios more than the
 #   absolute figures, and run it on a quiet machine.
 #
-# Usage: bench/run.sh            (2–3 minutes with the defaults, plus the build)
+# Usage: bench/run.sh            (3–4 minutes with the defaults, plus the builds)
+#        PEERS=0 bench/run.sh    (member-portal and Express only, as before the peers)
 # Needs: cargo, node + npm (npm ci runs in bench/express when its modules are missing), curl,
 # wrk (Debian/Ubuntu: `apt-get install wrk`), the mysql client, and MariaDB (or MySQL, with
-# server-wide statement counters) on 127.0.0.1:3306 as root without a password.
+# server-wide statement counters) on 127.0.0.1:3306 as root without a password; for the peers
+# also Redis and redis-cli (Debian: `apt-get install redis-server redis-tools`); for the chart
+# gnuplot (Debian: `apt-get install gnuplot-nox`; without it the chart is skipped, with a note).
 #
 # Tunables (env): DURATION (10s; each measured phase), WARMUP (3s), THREADS (2),
 # CONNECTIONS (32; page views), SIGNIN_CONNECTIONS (32), FLOOD_CONNECTIONS (32),
 # SIGNIN_TIMEOUT (10s; wrk's timeout for a sign-in, which queues behind the hashing),
 # ACCOUNTS (sign-in accounts per app; 8 × the larger of the sign-in connection counts),
-# OURS_PORT (18081), EXPRESS_PORT (18082), MYSQL_HOST / MYSQL_PORT / MYSQL_USER.
-# CARGO_TARGET_DIR is honoured (the binary is taken from it).
+# OURS_PORT (18081), EXPRESS_PORT (18082), MYSQL_HOST / MYSQL_PORT / MYSQL_USER;
+# PEERS (1; 0 skips building and running the peers), ACTIX_REDIS_PORT (18083),
+# AXUM_TOWER_PORT (18084), REDIS_HOST / REDIS_PORT (127.0.0.1 / 6379);
+# CHART (the SVG chart's path, relative to the current directory; default
+# bench/results/pageviews.svg; empty: no chart).
+# CARGO_TARGET_DIR is honoured (the binaries are taken from it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CALLER_DIR="$PWD"
 cd "$ROOT"
 
 MYSQL_HOST="${MYSQL_HOST:-127.0.0.1}"
@@ -71,16 +92,25 @@ most_signin=$((SIGNIN_CONNECTIONS > FLOOD_CONNECTIONS ? SIGNIN_CONNECTIONS : FLO
 ACCOUNTS="${ACCOUNTS:-$((8 * most_signin))}"
 OURS_PORT="${OURS_PORT:-18081}"
 EXPRESS_PORT="${EXPRESS_PORT:-18082}"
+PEERS="${PEERS:-1}"
+ACTIX_REDIS_PORT="${ACTIX_REDIS_PORT:-18083}"
+AXUM_TOWER_PORT="${AXUM_TOWER_PORT:-18084}"
+REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+CHART="${CHART-bench/results/pageviews.svg}"
+case "$CHART" in "" | /*) ;; *) CHART="$CALLER_DIR/$CHART" ;; esac
 
 PASSWORD='bench password'
 PASSWORD_FORM='bench+password'
 OURS_DB=bench_portal
 EXPRESS_DB=bench_express
+AXUM_DB=bench_axum
 DB_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
 OURS_URL="http://127.0.0.1:${OURS_PORT}"
 EXPRESS_URL="http://127.0.0.1:${EXPRESS_PORT}"
 DATABASE_URL="mysql://${OURS_DB}:${DB_PASSWORD}@${MYSQL_HOST}:${MYSQL_PORT}/${OURS_DB}"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/member-portal"
+peer_bin() { echo "${CARGO_TARGET_DIR:-$ROOT/bench/peers/$1/target}/release/bench-$1"; } # peer dir
 CLK_TCK="$(getconf CLK_TCK)"
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -91,6 +121,7 @@ for tool in cargo node npm curl mysql; do
 done
 command -v wrk >/dev/null || die "wrk is not installed (Debian/Ubuntu: apt-get install wrk)"
 [ "$ACCOUNTS" -gt $((4 * most_signin)) ] || die "ACCOUNTS must be more than 4 × the sign-in connections"
+case "$PEERS" in 0 | 1) ;; *) die "PEERS must be 0 or 1" ;; esac
 
 sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_USER" --batch --skip-column-names -e "$1"; }
 sql 'SELECT 1' >/dev/null || die "MySQL/MariaDB is not answering on ${MYSQL_HOST}:${MYSQL_PORT}"
@@ -98,6 +129,16 @@ sql 'SELECT 1' >/dev/null || die "MySQL/MariaDB is not answering on ${MYSQL_HOST
 # The database server's process, when it runs here (its CPU time is read from /proc).
 DB_PID="$(pgrep -x mariadbd || pgrep -x mysqld || true)"
 DB_PID="${DB_PID%%$'\n'*}"
+
+# Redis, for the actix-session peer: its process (CPU time from /proc) and its command counter.
+REDIS_PID=""
+redis() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
+if [ "$PEERS" = 1 ]; then
+  command -v redis-cli >/dev/null || die "redis-cli is not installed (Debian: apt-get install redis-tools), or run with PEERS=0"
+  [ "$(redis PING 2>/dev/null)" = PONG ] || die "Redis is not answering on ${REDIS_HOST}:${REDIS_PORT} (or run with PEERS=0)"
+  REDIS_PID="$(pgrep -x redis-server || true)"
+  REDIS_PID="${REDIS_PID%%$'\n'*}"
+fi
 
 # Statements per request come from the app's own database user when the server keeps
 # USER_STATISTICS (MariaDB with userstat), else from the server-wide counters.
@@ -113,7 +154,8 @@ PIDS=()
 
 drop_everything() {
   sql "DROP DATABASE IF EXISTS \`${OURS_DB}\`; DROP DATABASE IF EXISTS \`${EXPRESS_DB}\`;
-       DROP USER IF EXISTS '${OURS_DB}'@'%'; DROP USER IF EXISTS '${EXPRESS_DB}'@'%'" \
+       DROP DATABASE IF EXISTS \`${AXUM_DB}\`; DROP USER IF EXISTS '${OURS_DB}'@'%';
+       DROP USER IF EXISTS '${EXPRESS_DB}'@'%'; DROP USER IF EXISTS '${AXUM_DB}'@'%'" \
     >/dev/null 2>&1 || true
 }
 
@@ -152,11 +194,19 @@ if ! (cd bench/express && node -e "require('express-mysql-session'); require('ar
   say "npm ci in bench/express"
   (cd bench/express && npm ci --no-audit --no-fund >&2)
 fi
+if [ "$PEERS" = 1 ]; then
+  for peer in actix-redis axum-tower; do
+    say "cargo build --release --locked in bench/peers/${peer}"
+    (cd "bench/peers/$peer" && cargo build --release --locked >&2)
+  done
+fi
 
 # --- databases, users, both apps ---------------------------------------------------------------
 drop_everything
 [ "$USERSTAT_WAS" != OFF ] || sql 'SET GLOBAL userstat = 1'
-for db in "$OURS_DB" "$EXPRESS_DB"; do
+dbs=("$OURS_DB" "$EXPRESS_DB")
+[ "$PEERS" = 0 ] || dbs+=("$AXUM_DB")
+for db in "${dbs[@]}"; do
   sql "CREATE DATABASE \`${db}\`; CREATE USER '${db}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
        GRANT ALL ON \`${db}\`.* TO '${db}'@'%'"
 done
@@ -295,8 +345,16 @@ db_counts() { # user
   fi
 }
 
-snapshot() { # key pid user -> "app_ticks db_ticks selects writes other cpu_seconds"
-  printf '%s %s %s\n' "$(proc_ticks "$2")" "$(proc_ticks "$DB_PID")" "$(db_counts "$3")"
+# Redis: "commands 0 0 0" (every client's; the INFO that reads it is one more).
+redis_counts() {
+  redis INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2, 0, 0, 0 }'
+}
+
+# The store is the database server unless told (the Redis peer: redis-server's pid and "redis").
+snapshot() { # key pid user [store_pid store] -> "app_ticks store_ticks selects writes other cpu_seconds"
+  local store_pid=${4-$DB_PID} counts
+  if [ "${5:-}" = redis ]; then counts="$(redis_counts)"; else counts="$(db_counts "$3")"; fi
+  printf '%s %s %s\n' "$(proc_ticks "$2")" "$(proc_ticks "$store_pid")" "$counts"
 }
 
 wrk_field() { # file field -> value
@@ -315,8 +373,8 @@ wrk_field() { # file field -> value
 }
 
 # Per-request figures of a phase from two snapshots and a request count.
-account() { # phase before after requests
-  local phase=$1 requests=$4
+account() { # phase before after requests [store]
+  local phase=$1 requests=$4 store=${5:-}
   read -r a0 d0 s0 w0 o0 c0 <<<"$2"
   read -r a1 d1 s1 w1 o1 c1 <<<"$3"
   R[$phase.app_us]="$(awk -v a="$a0" -v b="$a1" -v n="$requests" -v t="$CLK_TCK" \
@@ -327,13 +385,20 @@ account() { # phase before after requests
   else
     R[$phase.db_us]="n/a"
   fi
-  if [ "$USERSTAT" = 1 ]; then
+  if [ "$store" = redis ]; then
+    R[$phase.db_own_us]="n/a"
+  elif [ "$USERSTAT" = 1 ]; then
     R[$phase.db_own_us]="$(awk -v a="$c0" -v b="$c1" -v n="$requests" 'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / n; else print "n/a" }')"
   else
     R[$phase.db_own_us]="n/a"
   fi
-  R[$phase.stmts]="$(awk -v s="$((s1 - s0))" -v w="$((w1 - w0))" -v o="$((o1 - o0))" -v n="$requests" \
-    'BEGIN { if (n > 0) printf "%.2f · %.2f · %.2f", s / n, w / n, o / n; else print "n/a" }')"
+  if [ "$store" = redis ]; then
+    R[$phase.stmts]="$(awk -v c="$((s1 - s0 - 1))" -v n="$requests" \
+      'BEGIN { if (n > 0) printf "%.2f Redis commands", c / n; else print "n/a" }')"
+  else
+    R[$phase.stmts]="$(awk -v s="$((s1 - s0))" -v w="$((w1 - w0))" -v o="$((o1 - o0))" -v n="$requests" \
+      'BEGIN { if (n > 0) printf "%.2f · %.2f · %.2f", s / n, w / n, o / n; else print "n/a" }')"
+  fi
 }
 
 wrk_results() { # phase file
@@ -359,22 +424,30 @@ signin_results() { # phase file
 }
 
 # --- the three phases, one app after the other ----------------------------------------------------
-run_app() { # key name url pid dbuser
+# Phase 1 (also the peers' only phase).
+views_phase() { # key name url pid dbuser [store_pid store]
   local key=$1 name=$2 url=$3 pid=$4 user=$5 sid=${R[$1.sid]} before after
+  local store_pid=${6-$DB_PID} store=${7:-}
 
   say "$name: page views, warm-up ${WARMUP}"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -H "Cookie: sid=${sid}" "${url}/" >/dev/null
   settle "$pid"
   reset_peak "$pid"
-  before="$(snapshot "$key" "$pid" "$user")"
+  before="$(snapshot "$key" "$pid" "$user" "$store_pid" "$store")"
   say "$name: page views, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency GET /"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: sid=${sid}" "${url}/" >"$WORK/$key-views.txt"
-  after="$(snapshot "$key" "$pid" "$user")"
+  after="$(snapshot "$key" "$pid" "$user" "$store_pid" "$store")"
   wrk_results "$key.views" "$WORK/$key-views.txt"
-  account "$key.views" "$before" "$after" "${R[$key.views.total]}"
+  account "$key.views" "$before" "$after" "${R[$key.views.total]}" "$store"
   R[$key.views.peak]="$(proc_kib "$pid" VmHWM)"
   [ -z "$(wrk_field "$WORK/$key-views.txt" non2xx)" ] || die "$name answered non-2xx/3xx responses to page views"
   check_home "$name" "$url" "$sid"
+}
+
+run_app() { # key name url pid dbuser
+  local key=$1 name=$2 url=$3 pid=$4 user=$5 sid=${R[$1.sid]} before after
+
+  views_phase "$@"
 
   settle "$pid"
   reset_peak "$pid"
@@ -421,6 +494,54 @@ LOAD_BEFORE="$(uptime)"
 STARTED=$SECONDS
 run_app ours member-portal "$OURS_URL" "$OURS_PID" "$OURS_DB"
 run_app express express "$EXPRESS_URL" "$EXPRESS_PID" "$EXPRESS_DB"
+
+# --- the peers: page views, each alone ---------------------------------------------------------
+stop_server() { # pid: TERM, then KILL after 5 s; no longer cleaned up at exit
+  local keep=() p
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# The peers sign in through a plain form (no CSRF token).
+peer_sign_in() { # name url jar -> sid
+  local code sid
+  code="$(curl -sS -o /dev/null -w '%{http_code}' -c "$3" -b "$3" --data-urlencode "username=bench" \
+    --data-urlencode "password=${PASSWORD}" "$2/login")"
+  [ "$code" = 303 ] || die "$1 POST /login as bench answered $code, expected 303"
+  sid="$(jar_cookie "$3" sid)"
+  [ -n "$sid" ] || die "$1 set no sid cookie"
+  printf '%s' "$sid"
+}
+
+run_peer() { # key name port store_pid store dbuser env…
+  local key=$1 name=$2 port=$3 store_pid=$4 store=$5 user=$6 url="http://127.0.0.1:$3" pid
+  shift 6
+  say "starting $name on $url"
+  env PORT="$port" "$@" "$(peer_bin "$name")" >"$WORK/$name.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait_for "$name" "$pid" "$url/login"
+  R[$key.sid]="$(peer_sign_in "$name" "$url" "$WORK/$key.jar")"
+  check_home "$name" "$url" "${R[$key.sid]}"
+  views_phase "$key" "$name" "$url" "$pid" "$user" "$store_pid" "$store"
+  stop_server "$pid"
+}
+
+STACKS=(ours express)
+if [ "$PEERS" = 1 ]; then
+  say "stopping member-portal and Express: each peer runs alone"
+  stop_server "$OURS_PID"
+  stop_server "$EXPRESS_PID"
+  run_peer actix actix-redis "$ACTIX_REDIS_PORT" "$REDIS_PID" redis "" \
+    REDIS_URL="redis://${REDIS_HOST}:${REDIS_PORT}"
+  run_peer axum axum-tower "$AXUM_TOWER_PORT" "$DB_PID" mysql "$AXUM_DB" \
+    DATABASE_URL="mysql://${AXUM_DB}:${DB_PASSWORD}@${MYSQL_HOST}:${MYSQL_PORT}/${AXUM_DB}" SESSION_SCHEMA="$AXUM_DB"
+  STACKS+=(actix axum)
+fi
 ELAPSED=$((SECONDS - STARTED))
 
 # --- summary -------------------------------------------------------------------------------------
@@ -432,24 +553,41 @@ ms() { # wrk duration (e.g. 950.00us, 12.3ms, 1.2s) -> milliseconds
 }
 
 CPU_MODEL="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
-stack_name() { [ "$1" = ours ] && echo "**member-portal**" || echo "express-session + express-mysql-session"; }
+stack_name() {
+  case "$1" in
+    ours) echo "**member-portal**" ;;
+    express) echo "express-session + express-mysql-session" ;;
+    actix) echo "actix-session RedisSessionStore (Redis)" ;;
+    axum) echo "axum + tower-sessions MySqlStore" ;;
+  esac
+}
+# A crate's version in a Cargo.lock.
+locked() { awk -v n="$2" '$1 == "name" && $3 == "\"" n "\"" { getline; gsub(/"/, "", $3); print $3; exit }' "$1"; }
 
 echo
-echo "## member-portal vs express-session + express-mysql-session"
+if [ "$PEERS" = 1 ]; then
+  echo "## member-portal vs express-session + express-mysql-session, actix-session + Redis, tower-sessions + MySqlStore"
+else
+  echo "## member-portal vs express-session + express-mysql-session"
+fi
 echo
 echo "- machine: nproc=$(nproc), ${CPU_MODEL:-unknown CPU}; load average before: ${LOAD_BEFORE##*load average: }, after: $(uptime | sed 's/.*load average: //')"
 echo "- database: $(sql 'SELECT VERSION()') on ${MYSQL_HOST}:${MYSQL_PORT}"
 echo "- software: $(rustc --version | awk '{ print $1, $2 }'); node $(node --version) (express $(node -p "require('./bench/express/node_modules/express/package.json').version"), express-session $(node -p "require('./bench/express/node_modules/express-session/package.json').version"), express-mysql-session $(node -p "require('./bench/express/node_modules/express-mysql-session/package.json').version"), argon2 $(node -p "require('./bench/express/node_modules/argon2/package.json').version"))"
+if [ "$PEERS" = 1 ]; then
+  al=bench/peers/actix-redis/Cargo.lock tl=bench/peers/axum-tower/Cargo.lock
+  echo "- peers: actix-web $(locked "$al" actix-web), actix-session $(locked "$al" actix-session), redis $(locked "$al" redis) on Redis $(redis INFO server | tr -d '\r' | awk -F: '$1 == "redis_version" { print $2 }'); axum $(locked "$tl" axum), tower-sessions $(locked "$tl" tower-sessions), tower-sessions-sqlx-store $(locked "$tl" tower-sessions-sqlx-store), sqlx $(locked "$tl" sqlx)"
+fi
 echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
 echo
-echo "| phase | stack | requests/s | p50 | p99 | app CPU µs/req | DB CPU µs/req (mariadbd · own user) | statements/req (select · write · other) | app peak RSS |"
+echo "| phase | stack | requests/s | p50 | p99 | app CPU µs/req | store CPU µs/req (mariadbd or redis-server · own DB user) | statements/req (select · write · other) | app peak RSS |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 row() { # label key phase rps-text rss-text
   printf '| %s | %s | %s | %s | %s | %s | %s · %s | %s | %s |\n' "$1" "$(stack_name "$2")" "$4" \
     "${R[$2.$3.p50]}" "${R[$2.$3.p99]}" "${R[$2.$3.app_us]}" "${R[$2.$3.db_us]}" "${R[$2.$3.db_own_us]}" \
     "${R[$2.$3.stmts]}" "$5"
 }
-for key in ours express; do
+for key in "${STACKS[@]}"; do
   row "page views: \`GET /\` signed in" "$key" views "${R[$key.views.rps]}" "$(mib "${R[$key.views.peak]}")"
 done
 for key in ours express; do
@@ -465,7 +603,20 @@ done
 echo
 echo "† CPU and statements per request of both wrk runs together (page views + sign-ins)."
 echo
-echo "- page views, member-portal ÷ express: $(ratio "${R[ours.views.rps]}" "${R[express.views.rps]}")× the requests/s; p99 $(ratio "$(ms "${R[ours.views.p99]}")" "$(ms "${R[express.views.p99]}")")× Express's"
+echo "Page views, member-portal ÷ each other stack (requests/s above 1: member-portal serves more; latency and CPU below 1: member-portal takes less):"
+echo
+echo "| member-portal ÷ | requests/s | p50 | p99 | app CPU/view | store CPU/view |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for key in "${STACKS[@]}"; do
+  [ "$key" != ours ] || continue
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$(stack_name "$key")" \
+    "$(ratio "${R[ours.views.rps]}" "${R[$key.views.rps]}")" \
+    "$(ratio "$(ms "${R[ours.views.p50]}")" "$(ms "${R[$key.views.p50]}")")" \
+    "$(ratio "$(ms "${R[ours.views.p99]}")" "$(ms "${R[$key.views.p99]}")")" \
+    "$(ratio "${R[ours.views.app_us]}" "${R[$key.views.app_us]}")" \
+    "$(ratio "${R[ours.views.db_us]}" "${R[$key.views.db_us]}")"
+done
+echo
 for key in ours express; do
   echo "- $(stack_name "$key"), page views during the flood vs without: $(ratio "${R[$key.flooded.rps]}" "${R[$key.views.rps]}")× the requests/s, p99 $(ratio "$(ms "${R[$key.flooded.p99]}")" "$(ms "${R[$key.views.p99]}")")×"
 done
@@ -490,4 +641,73 @@ fi
 [ -z "${R[peak_note]:-}" ] || echo "- /proc/PID/clear_refs could not be written: peak RSS is since the app started"
 [ "$USERSTAT" = 1 ] || echo "- no USER_STATISTICS on this server: statements are the server-wide Com_* counters (selects · inserts+updates+deletes)"
 [ -n "$DB_PID" ] || echo "- the database server does not run on this machine: no mariadbd CPU figure"
+if [ "$PEERS" = 1 ]; then
+  [ -n "$REDIS_PID" ] || echo "- Redis does not run on this machine: no redis-server CPU figure"
+  echo "- the peers were measured alone (member-portal and Express stopped), page views only; redis-server CPU and commands are the whole server's (other clients count too)"
+  for key in actix axum; do
+    [ -z "${R[$key.views.errors]}" ] || echo "- $(stack_name "$key") views: wrk ${R[$key.views.errors]}"
+  done
+fi
 echo "- mariadbd CPU is the whole server's (other clients count too); \"own user\" is USER_STATISTICS CPU_TIME of the app's database user"
+
+# --- the chart: page views of this run, requests/s and p99 per stack ------------------------------
+# gnuplot's svg terminal without `mouse` writes a standalone SVG (no script, no linked file).
+chart_label() {
+  case "$1" in
+    ours) echo 'member-portal\n(MariaDB)' ;;
+    express) echo 'Express\n(MariaDB)' ;;
+    actix) echo 'actix-session\n(Redis)' ;;
+    axum) echo 'tower-sessions\n(MariaDB)' ;;
+  esac
+}
+chart_colour() { [ "$1" = ours ] && echo 0xc0392b || echo 0x5d6d7e; }
+
+write_chart() {
+  if [ -z "$CHART" ]; then return 0; fi
+  if ! command -v gnuplot >/dev/null; then
+    echo "- no chart: gnuplot is not installed (Debian: apt-get install gnuplot-nox)"
+    return 0
+  fi
+  local data="$WORK/chart.dat" script="$WORK/chart.gp" i=0 tics="" key max_rps max_p99
+  : >"$data"
+  for key in "${STACKS[@]}"; do
+    printf '%d %s %s %d\n' "$i" "${R[$key.views.rps]}" "$(ms "${R[$key.views.p99]}")" "$(($(chart_colour "$key")))" >>"$data"
+    tics+="${tics:+, }\"$(chart_label "$key")\" $i"
+    i=$((i + 1))
+  done
+  max_rps="$(awk 'm < $2 { m = $2 } END { print m * 1.15 }' "$data")"
+  max_p99="$(awk 'm < $3 { m = $3 } END { print m * 1.15 }' "$data")"
+  mkdir -p "$(dirname "$CHART")"
+  cat >"$script" <<GNUPLOT
+set terminal svg size 1000,500 fixed noenhanced font "sans,12" background rgb "white"
+set output "$CHART"
+set multiplot layout 1,2 title "Signed-in page views (GET /): wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}, one run on $(date -u +%Y-%m-%d), nproc=$(nproc)\nwrk, the app and its store share the machine's cores"
+set style fill solid 0.9 noborder
+set boxwidth 0.6
+set grid ytics lc rgb "#dddddd"
+set border 3
+set bmargin 4
+set xtics nomirror scale 0 (${tics}) font "sans,10"
+set ytics nomirror
+set xrange [-0.6:$((i - 1)).6]
+set title "requests/s (higher is better)"
+set yrange [0:${max_rps}]
+plot "$data" using 1:2:4 with boxes lc rgb variable notitle, \
+     "" using 1:2:(sprintf("%.0f", \$2)) with labels offset 0,0.8 notitle
+set title "p99 latency, ms (lower is better)"
+set yrange [0:${max_p99}]
+plot "$data" using 1:3:4 with boxes lc rgb variable notitle, \
+     "" using 1:3:(sprintf("%.2f", \$3)) with labels offset 0,0.8 notitle
+unset multiplot
+GNUPLOT
+  if ! gnuplot "$script" 2>"$WORK/gnuplot.log"; then
+    echo "- no chart: gnuplot failed ($(head -n 3 "$WORK/gnuplot.log" | tr '\n' ' '))"
+    return 0
+  fi
+  if grep -qE "<script|<image|href=[\"'][^#]|@import" "$CHART"; then
+    echo "- chart: $CHART (it refers to something outside itself: check gnuplot's svg options)"
+  else
+    echo "- chart: $CHART (page views, requests/s and p99 per stack)"
+  fi
+}
+write_chart
