@@ -210,6 +210,28 @@ fn background_tasks(
     tasks
 }
 
+/// Descriptors kept back from connections: database pools, the metrics listener, log and
+/// migration files, the hashing threads' and the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 256;
+/// actix-web's own per-worker default, the most we ever allow.
+const MAX_CONNECTIONS_PER_WORKER: usize = 25_000;
+
+/// Open connections each worker accepts: three quarters of the descriptors the process may
+/// open (`RLIMIT_NOFILE`, less [`RESERVED_DESCRIPTORS`]), shared by the workers. Beyond it a
+/// worker stops accepting until a connection closes, so a flood of idle or stalled clients
+/// queues in the kernel's backlog instead of running the process out of descriptors (where
+/// every new database connection, and so every page, would fail).
+fn connections_per_worker(workers: usize) -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let usable = limit.saturating_sub(RESERVED_DESCRIPTORS) / 4 * 3;
+    let per_worker = usable / u64::try_from(workers.max(1)).unwrap_or(1);
+    usize::try_from(per_worker)
+        .unwrap_or(usize::MAX)
+        .clamp(16, MAX_CONNECTIONS_PER_WORKER)
+}
+
 fn server(
     listener: TcpListener,
     settings: Settings,
@@ -224,6 +246,13 @@ fn server(
         settings.secure_cookies(),
     ));
     let frontend = actix_web::web::Data::new(settings.frontend.clone());
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let per_worker = connections_per_worker(workers);
+    tracing::info!(
+        workers,
+        connections = workers * per_worker,
+        "accepting at most this many open connections"
+    );
     let server = HttpServer::new(move || {
         // mysql_async pools must not cross tokio runtimes: each worker gets its own.
         let pool = Pool::new(opts.clone());
@@ -265,6 +294,10 @@ fn server(
             .wrap(from_fn(telemetry::time_requests))
             .configure(web::configure)
     })
+    .workers(workers)
+    .max_connections(per_worker)
+    // The request head must arrive within 5 s (a body has `BODY_TIMEOUT` after it).
+    .client_request_timeout(std::time::Duration::from_secs(5))
     .listen(listener)?
     .shutdown_timeout(30)
     .run();

@@ -62,6 +62,10 @@ const ANONYMOUS_TOKEN_REFRESH: Duration = Duration::from_secs(6 * 3600);
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// The form field.
 pub const FIELD: &str = "csrf_token";
+/// How long a form body may take to arrive, from the end of the request head: 64 KiB in
+/// 10 s is 6.5 KB/s, which any real connection beats; a client that sends a head and then
+/// trickles (or stalls) gets a 408 and a closed connection instead of holding it for ever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Signs and checks anonymous tokens.
 #[derive(Clone)]
@@ -255,15 +259,18 @@ impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm
         Box::pin(async move {
             // The body extractor enforces FORM_LIMIT (see `payload_config`), from the
             // Content-Length header up front and from the bytes for a chunked body.
-            let body = body.await.map_err(|e| {
-                if e.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    AppError::PayloadTooLarge
-                } else {
-                    AppError::BadRequest("the request body could not be read")
-                }
-            })?;
+            let body = tokio::time::timeout(BODY_TIMEOUT, body)
+                .await
+                .map_err(|_| AppError::RequestTimeout)?
+                .map_err(|e| {
+                    if e.as_response_error().status_code()
+                        == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                    {
+                        AppError::PayloadTooLarge
+                    } else {
+                        AppError::BadRequest("the request body could not be read")
+                    }
+                })?;
             // A body that is not a form has no token: a 403, like any other missing token.
             let Decoded {
                 fields,

@@ -26,6 +26,9 @@ pub enum AppError {
     /// The body exceeds the form limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within its time limit: the connection is closed.
+    #[error("request body timed out")]
+    RequestTimeout,
     /// The database is unreachable.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -83,6 +86,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,6 +97,14 @@ impl ResponseError for AppError {
             Self::Unavailable(cause) => tracing::warn!(error = ?cause, "database unavailable"),
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
             Self::Forbidden(why) => tracing::info!(reason = why, "form refused"),
+            Self::RequestTimeout => {
+                tracing::info!("a request body did not arrive in time: connection closed");
+                let mut page = error_page(StatusCode::REQUEST_TIMEOUT);
+                // The rest of the body may still come: this connection is not reused.
+                page.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                return page;
+            }
             Self::Busy => {
                 tracing::info!("password hashing saturated: sign-in turned away");
                 return busy_page();
@@ -129,9 +141,8 @@ pub fn is_html(headers: &header::HeaderMap) -> bool {
 /// `Retry-After`, cookies) but its own content type and length. A header both set is the
 /// original's, once (a 503's `Retry-After` is not doubled).
 pub fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
-    let kept = |name: &header::HeaderName| {
-        name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH
-    };
+    let kept =
+        |name: &header::HeaderName| name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH;
     for name in original.keys().filter(|n| kept(n)) {
         page.headers_mut().remove(name);
     }

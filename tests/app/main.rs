@@ -23,3 +23,4 @@ mod round_trips;
 mod security;
 mod sessions;
 mod signin;
+mod slow_clients;

@@ -50,11 +50,7 @@ async fn kill_connections(app: &TestApp, user: &str) {
 
 /// `response` is the 503 page: HTML, one `Retry-After` in seconds.
 async fn assert_unavailable(response: reqwest::Response, what: &str) {
-    assert_eq!(
-        response.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{what}"
-    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
     let retry_after: Vec<_> = response.headers().get_all("retry-after").iter().collect();
     assert_eq!(retry_after.len(), 1, "{what}: Retry-After {retry_after:?}");
     assert!(
