@@ -18,7 +18,7 @@ use crate::data;
 use crate::domain::Hasher;
 use crate::tasks::Tasks;
 use crate::telemetry::{self, Metrics, StoreOp, TimedStore, SESSIONS_ACTIVE_EVERY};
-use crate::web::{self, AppState, CsrfSigner, SignInIpLimit};
+use crate::web::{self, AccountGate, AppState, CsrfSigner, SignInIpLimit};
 
 /// The session table's name.
 pub const SESSION_TABLE: &str = "sessions";
@@ -246,6 +246,7 @@ fn server(
         settings.secure_cookies(),
     ));
     let frontend = actix_web::web::Data::new(settings.frontend.clone());
+    let account_gate = AccountGate::default();
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let per_worker = connections_per_worker(workers);
     tracing::info!(
@@ -263,6 +264,7 @@ fn server(
             key: settings.session_key.clone(),
             member_recheck: settings.touch_interval,
             ip_limit: ip_limit.clone(),
+            account_gate: account_gate.clone(),
             max_sessions: settings.max_sessions_per_member,
             metrics: metrics.clone(),
         });
@@ -289,6 +291,7 @@ fn server(
         }
         app.wrap(identity)
             .wrap(sessions)
+            .wrap(from_fn(web::cap_sessions))
             .wrap(from_fn(web::error_pages))
             .wrap(web::security_headers())
             .wrap(from_fn(telemetry::time_requests))

@@ -1,12 +1,22 @@
-//! The one throttled password check, used by sign-in and by the change-password form.
+//! The one throttled password check, used by sign-in and by every form that asks for the
+//! current password.
 //!
-//! Order matters: the attempt is counted (and possibly refused) per client IP, in memory
-//! ([`crate::web::ip_limit`]), then per account by [`data::count_attempt`], before any hashing; then
-//! the credentials are read, the password is verified (against a dummy hash for a name nobody
-//! has, so unknown accounts cost the same time), and a success clears the throttle and
-//! upgrades an outdated hash.
+//! Order matters: an allowance is reserved for the client ([`crate::web::ip_limit`], in
+//! memory), the account's turn is taken ([`AccountGate`]: one check at a time per account
+//! and instance), the attempt is counted per account by [`data::count_attempt`] — all before
+//! any hashing; then the credentials are read, the password is verified (against a dummy
+//! hash for a name nobody has, so unknown accounts cost the same time), and a success clears
+//! the throttle, gives the client's allowance back and upgrades an outdated hash.
+//!
+//! Taking turns per account is what lets a member who double-clicks "Sign in" (or ten tabs
+//! that sign in at once) in: the attempts are counted before they are verified, so parallel
+//! attempts would otherwise look like a burst of guesses and lock the account, where one
+//! after the other each success clears the count for the next. Guesses gain nothing from it:
+//! in turn, they get no more verifications than sent one by one.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::data::{self, Attempt, EventKind, Member};
@@ -14,6 +24,34 @@ use crate::domain::ClientInfo;
 use crate::domain::Verdict;
 use crate::web::errors::AppError;
 use crate::web::state::AppState;
+
+/// One password check at a time per account, per instance. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct AccountGate(Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>);
+
+impl AccountGate {
+    /// Wait for `account`'s turn; the turn ends when the guard is dropped.
+    async fn turn(&self, account: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut accounts = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(lock) = accounts.get(account).and_then(Weak::upgrade) {
+                lock
+            } else {
+                // Accounts nobody is checking any more are forgotten as the map grows.
+                if accounts.len() >= 64 {
+                    accounts.retain(|_, lock| lock.strong_count() > 0);
+                }
+                let lock = Arc::new(tokio::sync::Mutex::new(()));
+                accounts.insert(account.to_owned(), Arc::downgrade(&lock));
+                lock
+            }
+        };
+        lock.lock_owned().await
+    }
+}
 
 /// What a password check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +65,16 @@ pub enum PasswordCheck {
     Throttled(Duration),
 }
 
+/// Which limit refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The client's (`LOGIN_IP_LIMIT`): nothing says the client had anything to do with the
+    /// account it named.
+    Client,
+    /// The account's (the throttle kept in MySQL).
+    Account,
+}
+
 /// Check `password` from `client` for `account`, a canonical username (see [`crate::domain::Username`]), or
 /// `None` for a name that cannot exist: that is verified against the dummy hash and rejected,
 /// so it costs what a real account costs and never reaches one.
@@ -36,15 +84,29 @@ pub async fn check_password(
     account: Option<&str>,
     password: &str,
 ) -> Result<PasswordCheck, AppError> {
-    if let Err(wait) = state.ip_limit.attempt(client) {
-        return Ok(PasswordCheck::Throttled(wait));
-    }
+    Ok(check(state, client, account, password).await?.0)
+}
+
+/// [`check_password`], also saying which limit refused a throttled attempt.
+async fn check(
+    state: &AppState,
+    client: IpAddr,
+    account: Option<&str>,
+    password: &str,
+) -> Result<(PasswordCheck, Option<Refusal>), AppError> {
+    let reservation = match state.ip_limit.reserve(client).await {
+        Ok(reservation) => reservation,
+        Err(wait) => return Ok((PasswordCheck::Throttled(wait), Some(Refusal::Client))),
+    };
     let Some(account) = account else {
         state.hasher.verify(password.to_owned(), None).await?;
-        return Ok(PasswordCheck::Rejected);
+        return Ok((PasswordCheck::Rejected, None));
     };
+    let _turn = state.account_gate.turn(account).await;
     if let Attempt::Locked(wait) = data::count_attempt(&state.pool, account).await? {
-        return Ok(PasswordCheck::Throttled(wait));
+        // Refused before any verification: the client's allowance is not spent on it.
+        reservation.succeeded();
+        return Ok((PasswordCheck::Throttled(wait), Some(Refusal::Account)));
     }
     let credentials = data::member_credentials(&state.pool, account).await?;
     let (stored, member) = match credentials {
@@ -53,7 +115,7 @@ pub async fn check_password(
     };
     let verdict = state.hasher.verify(password.to_owned(), stored).await?;
     let member = match (verdict, member) {
-        (Verdict::Rejected, _) | (_, None) => return Ok(PasswordCheck::Rejected),
+        (Verdict::Rejected, _) | (_, None) => return Ok((PasswordCheck::Rejected, None)),
         (Verdict::AcceptedRehashed(hash), Some(member)) => {
             data::upgrade_hash(&state.pool, account, &hash).await?;
             Member {
@@ -64,12 +126,15 @@ pub async fn check_password(
         (Verdict::Accepted, Some(member)) => member,
     };
     data::clear_attempts(&state.pool, account).await?;
-    Ok(PasswordCheck::Accepted(member))
+    reservation.succeeded();
+    Ok((PasswordCheck::Accepted(member), None))
 }
 
 /// [`check_password`] for a sign-in from `origin`, recorded on the account's activity page:
-/// `signin`, `signin_failed` or `signin_throttled`. Each is one statement that writes only if
-/// the account exists, so a name nobody has costs the same and the response never tells.
+/// `signin`, `signin_failed` or `signin_throttled` (only for the account's own throttle: a
+/// refusal by the client's limit says nothing about the account it named). Each is one
+/// statement that writes only if the account exists, so a name nobody has costs the same and
+/// the response never tells.
 pub async fn check_sign_in(
     state: &AppState,
     client: IpAddr,
@@ -77,7 +142,7 @@ pub async fn check_sign_in(
     password: &str,
     origin: &ClientInfo,
 ) -> Result<PasswordCheck, AppError> {
-    let check = check_password(state, client, account, password).await?;
+    let (check, refusal) = check(state, client, account, password).await?;
     let Some(account) = account else {
         return Ok(check);
     };
@@ -88,9 +153,10 @@ pub async fn check_sign_in(
         PasswordCheck::Rejected => {
             data::record_event(&state.pool, account, EventKind::SignInFailed, origin).await?;
         }
-        PasswordCheck::Throttled(_) => {
-            data::record_throttled_sign_in(&state.pool, account, origin).await?
+        PasswordCheck::Throttled(_) if refusal == Some(Refusal::Account) => {
+            data::record_throttled_sign_in(&state.pool, account, origin).await?;
         }
+        PasswordCheck::Throttled(_) => {}
     }
     Ok(check)
 }

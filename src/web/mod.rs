@@ -29,10 +29,11 @@ mod state;
 mod templates;
 
 pub use client::{client_info, Frontend, SiteOrigin, TrustedProxies};
+pub use credentials::AccountGate;
 pub use csrf::{payload_config, CsrfSigner, ANONYMOUS_TOKEN_LIFETIME, FORM_LIMIT};
 pub use errors::{AppError, RETRY_AFTER_SECS};
 pub use ip_limit::SignInIpLimit;
 pub use middleware::{error_pages, security_headers};
 pub use routes::{configure, BAD_CREDENTIALS};
-pub use session::{client_of, session_middleware, TypedSession, SESSION_COOKIE};
+pub use session::{cap_sessions, client_of, session_middleware, TypedSession, SESSION_COOKIE};
 pub use state::AppState;

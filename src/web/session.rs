@@ -20,13 +20,16 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_session::storage::{SessionKey, SessionStore};
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_session_mysql::SessionRecord;
+use actix_web::body::MessageBody;
 use actix_web::cookie::{time::Duration as CookieDuration, CookieJar, Key, SameSite};
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
 use super::client::client_info;
 use super::errors::AppError;
+use super::state::AppState;
 use crate::data::Member;
 use crate::domain::{random_token, ClientInfo};
 
@@ -67,6 +70,36 @@ pub fn session_middleware<S: SessionStore>(
 
 fn cookie_duration(d: Duration) -> CookieDuration {
     CookieDuration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A sign-in in this request: once its session row is saved, the member keeps at most the
+/// cap of sessions.
+#[derive(Debug, Clone)]
+struct SignedIn(String);
+
+/// After the session middleware has saved the row of a sign-in (see [`TypedSession::sign_in`]),
+/// keep the member's `MAX_SESSIONS_PER_MEMBER` most recently seen live sessions and end the
+/// rest. Trimming after the insert, not before, is what makes parallel sign-ins end with
+/// exactly the cap: each trims after its own row is in, so the last to trim sees every row.
+/// The session just created is among the most recently seen (its `last_seen_at` is now), so it
+/// outlives every older one; a device in use counts as seen when it was last touched (at most
+/// one touch interval ago), which is as precise as "recently seen" gets without a write per
+/// request. A failure here is logged: the page was answered, and the next sign-in trims again.
+pub async fn cap_sessions(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let signed_in = response.request().extensions().get::<SignedIn>().cloned();
+    if let (Some(SignedIn(member)), true) = (signed_in, response.status().is_redirection()) {
+        if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+            let keep = u64::from(state.max_sessions);
+            if let Err(error) = state.store.trim_user_sessions(&member, keep).await {
+                tracing::warn!(error = %error, "could not apply the session cap");
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// This request's session, read and written through typed accessors.
@@ -155,6 +188,7 @@ impl TypedSession {
         let client = client_info(req);
         self.0.insert(USER_AGENT, client.user_agent)?;
         self.0.insert(IP, client.ip)?;
+        req.extensions_mut().insert(SignedIn(member.id.clone()));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use mysql_async::Pool;
 
 use crate::domain::Hasher;
 use crate::telemetry::Metrics;
+use crate::web::credentials::AccountGate;
 use crate::web::ip_limit::SignInIpLimit;
 
 /// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime
@@ -26,6 +27,8 @@ pub struct AppState {
     pub member_recheck: Duration,
     /// Sign-in attempts per client IP, shared by all workers.
     pub ip_limit: SignInIpLimit,
+    /// One password check at a time per account, shared by all workers.
+    pub account_gate: AccountGate,
     /// `MAX_SESSIONS_PER_MEMBER`.
     pub max_sessions: u32,
     /// The app's metrics (sign-in outcomes are counted by the handler).

@@ -99,11 +99,8 @@ pub async fn submit(
     let account = account.as_ref().map(Username::as_str);
     match check_sign_in(&state, client.0, account, &password, &origin).await? {
         PasswordCheck::Accepted(member) => {
-            // At most MAX_SESSIONS_PER_MEMBER sessions, the new one included. Its row is
-            // inserted by actix-session's middleware only after this handler returns, so the
-            // room is made now: keep the max − 1 most recently seen others, end the rest.
-            let others = u64::from(state.max_sessions.saturating_sub(1));
-            state.store.trim_user_sessions(&member.id, others).await?;
+            // The cap (MAX_SESSIONS_PER_MEMBER) is applied once the new row is in: see
+            // `cap_sessions`.
             session.sign_in(&req, &member)?;
             state.metrics.sign_in(SignIn::Success);
             Ok(see_other(&next))
