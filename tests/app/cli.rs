@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
-
-use crate::support::binary::{self, first_health_check, Server};
-use crate::support::spare_port;
+use test_support::binary::{self, first_health_check, Server};
+use test_support::spare_port;
 
 fn command(db: &TestDatabase) -> Command {
-    binary::command(&db.url())
+    binary::command(crate::BIN, &db.url())
 }
 
 #[tokio::test]

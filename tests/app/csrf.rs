@@ -1,8 +1,15 @@
-//! CSRF and origin checks, and the order of checks on every form.
+//! CSRF: the tokens (a signed double-submit cookie for anonymous forms, a token in the
+//! session once signed in, rotated at sign-in), their expiry and their cookie, and the origin
+//! check (`Origin`, `Sec-Fetch-Site`). (Which origin is the site's own behind a proxy:
+//! `forwarding.rs`; the order of the checks on a form: `forms.rs`.)
 
+use std::time::{Duration, SystemTime};
+
+use actix_web::cookie::Key;
+use member_portal::config::Environment;
+use member_portal::web::CsrfSigner;
 use reqwest::StatusCode;
-
-use crate::support::spawn_app;
+use test_support::{bare_client, csrf_in, spawn_app, spawn_app_with, TestApp};
 
 #[tokio::test]
 async fn sign_in_without_a_good_token_or_from_another_site_is_refused() {
@@ -73,26 +80,42 @@ async fn sign_in_without_a_good_token_or_from_another_site_is_refused() {
 }
 
 #[tokio::test]
-async fn the_csrf_check_comes_before_field_checks() {
+async fn the_origin_check_compares_scheme_host_and_port_and_ignores_forged_forwarding() {
     let app = spawn_app().await;
-    // No token and no fields: 403, not 400.
+    app.register_elsewhere("olga", "Olga", "olgas password")
+        .await;
+    let own = app.address.clone();
+    let https_own = own.replace("http://", "https://");
+    let other_port = format!("http://127.0.0.1:{}", app.port.wrapping_add(1));
+    for headers in [
+        vec![
+            ("origin", "http://evil.example"),
+            ("x-forwarded-host", "evil.example"),
+        ],
+        vec![
+            ("origin", "https://evil.example"),
+            ("forwarded", "host=evil.example;proto=https"),
+        ],
+        vec![("origin", https_own.as_str())],
+        vec![("origin", other_port.as_str())],
+        vec![("origin", "null")],
+    ] {
+        assert_eq!(
+            app.sign_in_with_headers("olga", "olgas password", &headers)
+                .await
+                .status(),
+            StatusCode::FORBIDDEN,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
+    let same = [("origin", own.as_str())];
     assert_eq!(
-        app.post("/login", &[]).await.status(),
-        StatusCode::FORBIDDEN
+        app.sign_in_with_headers("olga", "olgas password", &same)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
     );
-    assert_eq!(
-        app.post("/register", &[]).await.status(),
-        StatusCode::FORBIDDEN
-    );
-    // A good token and missing fields: 400, as a page.
-    let r = app.submit("/login", "/login", &[("username", "x")]).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    let r = app.submit("/register", "/register", &[]).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -133,4 +156,90 @@ async fn signed_in_forms_need_the_session_token() {
     );
     let r = app.post("/logout", &[("csrf_token", &rotated)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// A failed sign-in's status, sent with `cookie` and the form token `token` (no jar).
+async fn sign_in_with_cookie(app: &TestApp, cookie: &str, token: &str) -> StatusCode {
+    bare_client()
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf_token", token),
+            ("username", "nobody"),
+            ("password", "wrong password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn anonymous_csrf_tokens_expire_after_twelve_hours() {
+    let key = Key::generate();
+    let app = spawn_app_with(|s| s.session_key = key.clone()).await;
+    let signer = CsrfSigner::new(&key, false);
+    let now = SystemTime::now();
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let attempt = |token: String| {
+        let app = &app;
+        async move { sign_in_with_cookie(app, &format!("csrf={token}"), &token).await }
+    };
+    assert_eq!(
+        attempt(signer.token_issued_at(now - hours(11))).await,
+        StatusCode::UNAUTHORIZED,
+        "an 11-hour-old token still passes the CSRF check"
+    );
+    assert_eq!(
+        attempt(signer.token_issued_at(now - hours(13))).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        attempt(signer.token_issued_at(now + hours(1))).await,
+        StatusCode::FORBIDDEN,
+        "issued in the future"
+    );
+
+    // A form page renews an aging token, and keeps a young one.
+    let page_with = |token: String| {
+        let app = &app;
+        async move {
+            bare_client()
+                .get(app.url("/login"))
+                .header("cookie", format!("csrf={token}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let young = signer.token_issued_at(now - hours(1));
+    let r = page_with(young.clone()).await;
+    assert!(r.headers().get("set-cookie").is_none());
+    assert_eq!(csrf_in(&r.text().await.unwrap()), young);
+    let aging = signer.token_issued_at(now - hours(7));
+    let r = page_with(aging.clone()).await;
+    assert!(r.headers().get("set-cookie").is_some());
+    assert_ne!(csrf_in(&r.text().await.unwrap()), aging);
+}
+
+#[tokio::test]
+async fn production_uses_a_host_prefixed_csrf_cookie() {
+    let app = spawn_app_with(|s| s.environment = Environment::Production).await;
+    let r = bare_client().get(app.url("/login")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-csrf="), "{cookie}");
+    for attribute in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let token = csrf_in(&r.text().await.unwrap());
+    assert_eq!(
+        sign_in_with_cookie(&app, &format!("__Host-csrf={token}"), &token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in_with_cookie(&app, &format!("csrf={token}"), &token).await,
+        StatusCode::FORBIDDEN,
+        "an unprefixed cookie (settable by a sibling subdomain) does not count"
+    );
 }

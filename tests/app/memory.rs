@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use test_database::TestDatabase;
-
-use crate::support::binary::{self, first_health_check, Server};
-use crate::support::{session_key_b64, spare_port, Visitor};
+use test_support::binary::{self, first_health_check, Server};
+use test_support::{session_key_b64, spare_port, Visitor};
 
 const FLOOD: Duration = Duration::from_secs(8);
 const CONNECTIONS: usize = 32;
@@ -34,7 +33,7 @@ async fn a_sign_in_flood_keeps_peak_rss_within_64_mib() {
     let db = TestDatabase::create().await;
     let port = spare_port();
     let server = Server::spawn(
-        binary::command(&db.url())
+        binary::command(crate::BIN, &db.url())
             .env("BIND", format!("127.0.0.1:{port}"))
             .env("SESSION_KEY", session_key_b64())
             .env("RUST_LOG", "warn")

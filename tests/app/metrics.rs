@@ -1,8 +1,7 @@
 //! Prometheus metrics on their own listener (`METRICS_BIND`), never on the main one.
 
 use reqwest::StatusCode;
-
-use crate::support::{spawn_app, spawn_app_with, TestApp};
+use test_support::{spawn_app, spawn_app_with, TestApp};
 
 async fn scrape(app: &TestApp) -> String {
     let port = app.metrics_port.expect("METRICS_BIND is set");
@@ -24,7 +23,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn sign_ins_requests_and_the_store_are_counted_on_the_metrics_listener() {
-    let app = spawn_app_with(&[("METRICS_BIND", "127.0.0.1:0")]).await;
+    let app = spawn_app_with(|s| s.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
     assert_ne!(app.metrics_port, Some(app.port));
 
     app.register("una", "Una", "unas long password").await;
@@ -85,7 +84,7 @@ async fn sign_ins_requests_and_the_store_are_counted_on_the_metrics_listener() {
 
 #[tokio::test]
 async fn metrics_are_never_served_on_the_main_listener() {
-    let app = spawn_app_with(&[("METRICS_BIND", "127.0.0.1:0")]).await;
+    let app = spawn_app_with(|s| s.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("<html"));

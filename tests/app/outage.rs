@@ -8,9 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
-
-use crate::support::{csrf_in, TestApp, ThrowawayMariaDb, Visitor};
+use reqwest::StatusCode;
+use test_support::{csrf_in, Answer, TestApp, ThrowawayMariaDb, Visitor};
 
 const USERNAME: &str = "outage_member";
 const NAME: &str = "Ada Outage";
@@ -21,99 +20,53 @@ const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
 /// The most an answer may take while the database is down.
 const OUTAGE_ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Status, headers and body of an answer, and how long it took.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    retry_after: Option<String>,
-    content_type: String,
-    body: String,
-    took: Duration,
-}
-
-impl Answer {
-    async fn get(visitor: &Visitor, path: &str) -> Self {
-        let started = Instant::now();
-        Self::from(visitor.get(path).await, started).await
-    }
-
-    async fn post(visitor: &Visitor, path: &str, form: &[(&str, &str)]) -> Self {
-        let started = Instant::now();
-        Self::from(visitor.post(path, form).await, started).await
-    }
-
-    async fn from(response: Response, started: Instant) -> Self {
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-        };
-        let retry_after = header("retry-after");
-        let content_type = header("content-type").unwrap_or_default();
-        let status = response.status();
-        let body = response.text().await.unwrap();
-        Self {
-            status,
-            retry_after,
-            content_type,
-            body,
-            took: started.elapsed(),
-        }
-    }
-
-    fn greets_the_member(&self) -> bool {
-        self.status == StatusCode::OK && self.body.contains(&format!("Welcome, {NAME}"))
-    }
-
-    /// The 503 page: HTML, `Retry-After` in seconds, people's words, no internals.
-    fn assert_unavailable_page(&self, what: &str) {
-        assert_eq!(
-            self.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{what}: {self:?}"
-        );
+/// The 503 page: HTML, `Retry-After` in seconds, people's words, no internals.
+fn assert_unavailable_page(answer: &Answer, what: &str) {
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {answer:?}"
+    );
+    assert!(
+        answer.took < OUTAGE_ANSWER_DEADLINE,
+        "{what} took {:?}",
+        answer.took
+    );
+    let retry_after = answer
+        .retry_after
+        .as_deref()
+        .unwrap_or_else(|| panic!("{what}: no Retry-After: {answer:?}"));
+    assert!(
+        retry_after.parse::<u32>().is_ok_and(|s| s > 0),
+        "{what}: Retry-After {retry_after:?} is not a number of seconds"
+    );
+    assert!(
+        answer.content_type.starts_with("text/html"),
+        "{what}: content-type {:?}",
+        answer.content_type
+    );
+    assert!(
+        answer.body.contains("Temporarily unavailable"),
+        "{what}: not the 503 page: {}",
+        answer.body
+    );
+    let lower = answer.body.to_lowercase();
+    for internal in [
+        "mysql",
+        "mariadb",
+        "io(",
+        "connection refused",
+        "driver",
+        "error:",
+        "timed out",
+        "sessionstore",
+        "storeerror",
+    ] {
         assert!(
-            self.took < OUTAGE_ANSWER_DEADLINE,
-            "{what} took {:?}",
-            self.took
+            !lower.contains(internal),
+            "{what}: the page shows internal text {internal:?}: {}",
+            answer.body
         );
-        let retry_after = self
-            .retry_after
-            .as_deref()
-            .unwrap_or_else(|| panic!("{what}: no Retry-After: {self:?}"));
-        assert!(
-            retry_after.parse::<u32>().is_ok_and(|s| s > 0),
-            "{what}: Retry-After {retry_after:?} is not a number of seconds"
-        );
-        assert!(
-            self.content_type.starts_with("text/html"),
-            "{what}: content-type {:?}",
-            self.content_type
-        );
-        assert!(
-            self.body.contains("Temporarily unavailable"),
-            "{what}: not the 503 page: {}",
-            self.body
-        );
-        let lower = self.body.to_lowercase();
-        for internal in [
-            "mysql",
-            "mariadb",
-            "io(",
-            "connection refused",
-            "driver",
-            "error:",
-            "timed out",
-            "sessionstore",
-            "storeerror",
-        ] {
-            assert!(
-                !lower.contains(internal),
-                "{what}: the page shows internal text {internal:?}: {}",
-                self.body
-            );
-        }
     }
 }
 
@@ -125,7 +78,7 @@ async fn await_recovery(member: &Visitor, since: Instant, what: &str) -> (u32, V
     loop {
         attempts += 1;
         let home = Answer::get(member, "/").await;
-        if home.greets_the_member() {
+        if home.greets(NAME) {
             return (attempts, failures);
         }
         failures.push(format!(
@@ -134,7 +87,7 @@ async fn await_recovery(member: &Visitor, since: Instant, what: &str) -> (u32, V
             home.status,
             home.took
         ));
-        home.assert_unavailable_page(&format!("GET / while recovering from {what}"));
+        assert_unavailable_page(&home, &format!("GET / while recovering from {what}"));
         assert!(
             since.elapsed() < RECOVERY_DEADLINE,
             "no recovery from {what} within {RECOVERY_DEADLINE:?}: {failures:#?}"
@@ -148,7 +101,7 @@ async fn assert_steady(member: &Visitor, what: &str) {
     let mut failed: Vec<String> = Vec::new();
     for i in 0..12 {
         let home = Answer::get(member, "/").await;
-        if !home.greets_the_member() {
+        if !home.greets(NAME) {
             failed.push(format!("#{i}: {} in {:?}", home.status, home.took));
         }
     }
@@ -192,7 +145,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     // when the database goes away (the stale ones are what recovery must get past).
     for _ in 0..6 {
         let home = Answer::get(&member, "/").await;
-        assert!(home.greets_the_member(), "{home:?}");
+        assert!(home.greets(NAME), "{home:?}");
     }
     // An anonymous browser's sign-in form, fetched while the database is up.
     let anonymous = app.new_visitor_without_keep_alive();
@@ -206,7 +159,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     let mut worst = Duration::ZERO;
     for i in 0..4 {
         let home = Answer::get(&member, "/").await;
-        home.assert_unavailable_page(&format!("GET / #{i} (signed in) during the outage"));
+        assert_unavailable_page(&home, &format!("GET / #{i} (signed in) during the outage"));
         worst = worst.max(home.took);
     }
     let health = Answer::get(&member, "/healthz").await;
@@ -218,7 +171,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     // The sign-in form needs no database (for a browser without a session cookie); the
     // sign-in itself does.
     let (form, signed_in) = sign_in(&anonymous, "during the outage").await;
-    signed_in.assert_unavailable_page("POST /login during the outage");
+    assert_unavailable_page(&signed_in, "POST /login during the outage");
     worst = worst.max(signed_in.took);
 
     // The signed-in browser's GET /login: its session cannot be read, so a 503 page too
@@ -230,7 +183,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
         "{signed_in_form:?}"
     );
     if signed_in_form.status != StatusCode::OK {
-        signed_in_form.assert_unavailable_page("GET /login (signed in) during the outage");
+        assert_unavailable_page(&signed_in_form, "GET /login (signed in) during the outage");
     }
     eprintln!(
         "outage: slowest 503 answer {worst:?} (GET /healthz {:?}, POST /login {:?}); \
@@ -268,7 +221,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     let (_, signed_in) = sign_in(&anonymous, "after recovery").await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{signed_in:?}");
     let home = Answer::get(&anonymous, "/").await;
-    assert!(home.greets_the_member(), "{home:?}");
+    assert!(home.greets(NAME), "{home:?}");
 
     // 5. A blip: the database restarts while every pool holds connections to the old server
     // and no request comes in between. The first requests afterwards meet only stale pooled
@@ -295,7 +248,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
     let mut slowest = Duration::ZERO;
     for i in 0..3 {
         let home = Answer::get(&member, "/").await;
-        home.assert_unavailable_page(&format!("GET / #{i} while the database hangs"));
+        assert_unavailable_page(&home, &format!("GET / #{i} while the database hangs"));
         slowest = slowest.max(home.took);
     }
     let health = Answer::get(&member, "/healthz").await;
@@ -308,7 +261,7 @@ async fn mysql_outage_gives_503_pages_and_the_app_recovers_by_itself() {
         "hang: GET / 503 in at most {slowest:?}, GET /healthz {} in {:?}, POST /login {} in {:?}",
         health.status, health.took, signed_in.status, signed_in.took
     );
-    signed_in.assert_unavailable_page("POST /login while the database hangs");
+    assert_unavailable_page(&signed_in, "POST /login while the database hangs");
     db.thaw();
     let thawed = Instant::now();
     let (attempts, failures) = await_recovery(&member, thawed, "the hang").await;

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
-
-use crate::support::{location, spawn_app, spawn_app_with, TestApp};
+use test_support::{location, spawn_app, spawn_app_with, TestApp};
 
 /// The member snapshot in the session is re-checked once per touch interval (1 s here).
 const RECHECK: Duration = Duration::from_millis(1100);
@@ -24,7 +23,7 @@ async fn author_of(app: &TestApp, member: &str) -> (String, Option<String>) {
 
 #[tokio::test]
 async fn a_new_profile_shows_at_once_here_and_within_a_touch_interval_elsewhere() {
-    let app = spawn_app_with(&[("SESSION_TOUCH_INTERVAL", "1s")]).await;
+    let app = spawn_app_with(|s| s.touch_interval = Duration::from_secs(1)).await;
     app.register("pia", "Pia", "pias password").await;
     let phone = app.new_visitor();
     let r = phone.sign_in("pia", "pias password").await;
@@ -85,6 +84,22 @@ async fn a_new_profile_shows_at_once_here_and_within_a_touch_interval_elsewhere(
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(author_of(&app, "pia").await, ("Pia".to_owned(), None));
     assert!(app.get_html("/").await.contains("No profile yet."));
+}
+
+#[tokio::test]
+async fn a_display_name_changed_in_sql_shows_after_one_touch_interval() {
+    let app = spawn_app_with(|s| s.touch_interval = Duration::from_secs(1)).await;
+    app.register("olive", "Olive", "olives password").await;
+    assert!(app.get("/").await.text().await.unwrap().contains("Olive"));
+    app.exec(
+        "UPDATE author a JOIN member m ON m.author_id = a.id
+         SET a.name = 'Olivia' WHERE m.id = 'olive'",
+    )
+    .await;
+    tokio::time::sleep(RECHECK).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Welcome, Olivia"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 use test_database::TestDatabase;
 
-use crate::support::{TestApp, Visitor};
+use test_support::{TestApp, Visitor};
 
 /// The app, on a fresh database, connecting as a MySQL user of its own (the database's name).
 async fn app_as_its_own_user() -> (TestApp, String) {

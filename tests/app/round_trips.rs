@@ -6,8 +6,7 @@
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
 use test_database::TestDatabase;
-
-use crate::support::TestApp;
+use test_support::TestApp;
 
 struct Counts {
     selects: u64,

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::spawn_app;
+use test_support::spawn_app;
 
 /// `BODY_TIMEOUT` in the app, plus room for a loaded machine.
 const BOUND: Duration = Duration::from_secs(10 + 8);

@@ -4,14 +4,14 @@
 //! Dropping the [`Cluster`] kills every process it started and removes its temp dir, also when
 //! a test fails (a panic unwinds through the drop).
 
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use test_database::server::{install_system_tables, mariadbd, MARIADBD};
+use test_support::mariadb::{install_system_tables, mariadbd, MARIADBD};
+use test_support::spare_ports;
 
 const GALERA_PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 const HAPROXY: &str = "haproxy";
@@ -445,17 +445,6 @@ async fn wsrep_status(url: &str) -> Result<(String, String, usize), mysql_async:
         get("wsrep_ready"),
         get("wsrep_cluster_size").parse().unwrap_or(0),
     ))
-}
-
-/// `count` distinct ports nobody listens on right now (all bound at once, then released).
-fn spare_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// The last `lines` lines of a log file.

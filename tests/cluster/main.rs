@@ -6,6 +6,9 @@
 //! scenario. The cluster is torn down (processes killed, temp dir removed) when the test ends,
 //! failed or not.
 //!
+//! The app instances and the browsers that drive them are `tests/app`'s, from the
+//! `test-support` crate; here are only the cluster (`galera`) and the scenarios.
+//!
 //! Needs the Debian packages `mariadb-server`, `galera-4`, `rsync` and `haproxy` (`.ci/run`
 //! installs them); without them the test fails with one line saying so.
 //!
@@ -17,7 +20,6 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod galera;
-mod portal;
 mod scenarios;
 
 use std::future::Future;
@@ -60,13 +62,7 @@ async fn scenario<F: Future<Output = ()>>(id: &str, name: &str, run: F) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn galera_cluster_behind_haproxy() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_test_writer()
-        .try_init();
+    test_support::init_tracing();
 
     let mut cluster = Cluster::start().await;
 

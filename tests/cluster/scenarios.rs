@@ -8,29 +8,90 @@ use std::time::{Duration, Instant};
 use actix_session::storage::{SessionKey, SessionStore};
 use actix_session_mysql::retry::{self, Replay};
 use actix_session_mysql::MySqlSessionStore;
+use actix_web::cookie::Key;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
+use test_support::{bare_client, hidden_value, Answer, TestApp, Visitor};
 
 use crate::galera::Cluster;
-use crate::portal::{
-    database_name, get_with, hidden_value, session_key, Answer, Browser, Instance, PASSWORD,
-};
+
+/// Every member's password here.
+const PASSWORD: &str = "correct horse battery staple";
 
 /// How long a page may take while the app is cut off from its database (503 expected).
 const OUTAGE_ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the app may take to come back after its node rejoined.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
 
+/// A database name of its own for one scenario.
+fn database_name(scenario: &str) -> String {
+    format!("cluster_{scenario}_{:08x}", rand::random::<u32>())
+}
+
+/// An app instance on `database_url` (database included) with session key `key`: instances
+/// that share one accept each other's cookies.
+async fn start_instance(database_url: &str, key: &Key) -> TestApp {
+    TestApp::spawn_on_with(database_url, |s| {
+        s.session_key = key.clone();
+        // Every browser here comes from 127.0.0.1: the per-IP limit on failed sign-ins would
+        // soon refuse them all, and it is not what these tests are about.
+        s.login_ip_limit = 0;
+    })
+    .await
+}
+
 /// Start `count` instances sharing one session key, instance `i` on node `nodes[i % len]`.
-async fn instances_on_nodes(cluster: &Cluster, db: &str, nodes: &[usize]) -> Vec<Instance> {
-    let key = session_key();
+async fn instances_on_nodes(cluster: &Cluster, db: &str, nodes: &[usize]) -> Vec<TestApp> {
+    let key = Key::generate();
     let mut instances = Vec::new();
     // One after the other: each runs the migrations, which must not race on an empty schema.
     for &node in nodes {
-        instances
-            .push(Instance::start(&format!("{}/{db}", cluster.node_url(node)), &key, &[]).await);
+        instances.push(start_instance(&format!("{}/{db}", cluster.node_url(node)), &key).await);
     }
     instances
+}
+
+/// Register `username` as `browser` and insist on success: the browser stays signed in.
+async fn register(browser: &Visitor, username: &str, name: &str) {
+    let answer = browser.try_register(username, name, PASSWORD).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SEE_OTHER,
+        "register {username}: {}",
+        answer.brief()
+    );
+}
+
+/// Sign `username` in as `browser` and insist on success.
+async fn sign_in(browser: &Visitor, username: &str) {
+    let answer = browser.try_sign_in(username, PASSWORD).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SEE_OTHER,
+        "sign in {username} through {}: {}",
+        browser.address(),
+        answer.brief()
+    );
+}
+
+/// Fetch `form_page` for its CSRF token, then POST `form` (plus the token) to `path`; fails
+/// the scenario if the page has no form.
+async fn submit(browser: &Visitor, form_page: &str, path: &str, form: &[(&str, &str)]) -> Answer {
+    browser
+        .try_submit(form_page, path, form)
+        .await
+        .unwrap_or_else(|page| panic!("GET {form_page} for its form: {}", page.brief()))
+}
+
+/// `GET /` of `instance` with a `Cookie` header of `cookie` and nothing else: a stolen or
+/// kept cookie replayed.
+async fn replay(cookie: &str, instance: &TestApp) -> Answer {
+    Answer::send(
+        bare_client()
+            .get(instance.url("/"))
+            .header("cookie", cookie),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -66,29 +127,25 @@ struct Traffic {
 }
 
 impl Traffic {
-    async fn start(instances: &[Instance], workers: usize, tag: &str) -> Self {
+    async fn start(instances: &[TestApp], workers: usize, tag: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         for w in 0..workers {
-            let instances = instances.to_vec();
+            let instances: Vec<String> = instances.iter().map(|i| i.address.clone()).collect();
             let username = format!("{tag}_w{w}");
             let name = format!("Worker {w}");
-            let browser = Browser::new();
-            browser
-                .register(&instances[w % instances.len()], &username, &name)
-                .await;
+            let browser = Visitor::at_without_keep_alive(&instances[w % instances.len()]);
+            register(&browser, &username, &name).await;
             let stop = Arc::clone(&stop);
             handles.push(tokio::spawn(async move {
                 let mut tally = Tally::default();
-                let mut record = |what: &str, via: &Instance, answer: &Answer, ok: bool| {
+                let mut record = |what: &str, via: &str, answer: &Answer, ok: bool| {
                     tally.writes += 1;
                     tally.slowest_write = tally.slowest_write.max(answer.took);
                     if !ok {
-                        tally.failed_writes.push(format!(
-                            "{username} {what} via {}: {}",
-                            via.base,
-                            answer.brief()
-                        ));
+                        tally
+                            .failed_writes
+                            .push(format!("{username} {what} via {via}: {}", answer.brief()));
                     }
                 };
                 let mut page_views = Tally::default();
@@ -97,10 +154,11 @@ impl Traffic {
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let instance = &instances[i % instances.len()];
+                    let here = browser.on(instance);
                     if !signed_in {
                         // After a sign-out, or a write whose outcome is unknown. "303 to /"
                         // is a success, also from the form page of a browser still signed in.
-                        let back = browser.sign_in_with(instance, &username, PASSWORD).await;
+                        let back = here.try_sign_in(&username, PASSWORD).await;
                         signed_in = back.status == StatusCode::SEE_OTHER && back.location == "/";
                         record("sign-in", instance, &back, signed_in);
                         if !signed_in {
@@ -108,28 +166,26 @@ impl Traffic {
                         }
                         continue;
                     }
-                    let home = browser.get(instance, "/").await;
+                    let home = Answer::get(&here, "/").await;
                     page_views.page_views += 1;
                     page_views.slowest_page_view = page_views.slowest_page_view.max(home.took);
-                    if !home.is_home_of(&name) {
-                        page_views.failed_page_views.push(format!(
-                            "{username} GET / via {}: {}",
-                            instance.base,
-                            home.brief()
-                        ));
+                    if !home.greets(&name) {
+                        page_views
+                            .failed_page_views
+                            .push(format!("{username} GET / via {instance}: {}", home.brief()));
                         signed_in = !home.is_redirect_to_login();
                         continue;
                     }
                     if i % 8 == 0 {
-                        let out = browser
-                            .try_submit(instance, "/", "/logout", &[])
+                        let out = here
+                            .try_submit("/", "/logout", &[])
                             .await
                             .unwrap_or_else(|page| page);
                         let ok = out.is_redirect_to_login();
                         record("sign-out", instance, &out, ok);
                         signed_in = false;
-                        let wrong = Browser::new()
-                            .sign_in_with(instance, &format!("nobody_{w}"), "wrong password!")
+                        let wrong = Visitor::at_without_keep_alive(instance)
+                            .try_sign_in(&format!("nobody_{w}"), "wrong password!")
                             .await;
                         let ok = matches!(
                             wrong.status,
@@ -168,40 +224,44 @@ pub async fn read_your_writes_across_nodes(cluster: &Cluster) {
     let db = database_name("ryw");
     let instances = instances_on_nodes(cluster, &db, &[0, 1, 2]).await;
     let traffic = Traffic::start(&instances, 4, "ryw").await;
-    Browser::new()
-        .register(&instances[0], "ada", "Ada Lovelace")
-        .await;
+    register(
+        &instances[0].new_visitor_without_keep_alive(),
+        "ada",
+        "Ada Lovelace",
+    )
+    .await;
 
     let mut stale = Vec::new();
     let rounds = 30;
     for round in 0..rounds {
         let [first, second, third] = [0, 1, 2].map(|k| &instances[(round + k) % instances.len()]);
-        let browser = Browser::new();
-        browser.sign_in(first, "ada").await;
-        let home = browser.get(second, "/").await;
-        if !home.is_home_of("Ada Lovelace") {
+        let browser = first.new_visitor_without_keep_alive();
+        sign_in(&browser, "ada").await;
+        let browser = browser.on(&second.address);
+        let home = Answer::get(&browser, "/").await;
+        if !home.greets("Ada Lovelace") {
             stale.push(format!(
                 "round {round}: signed in via {}, GET / via {}: {}",
-                first.base,
-                second.base,
+                first.address,
+                second.address,
                 home.brief()
             ));
             continue;
         }
-        let cookie = browser.cookie_header(second);
-        let out = browser.submit(second, "/", "/logout", &[]).await;
+        let cookie = browser.cookie_header();
+        let out = submit(&browser, "/", "/logout", &[]).await;
         assert_eq!(
             out.status,
             StatusCode::SEE_OTHER,
             "sign-out: {}",
             out.brief()
         );
-        let replay = get_with(&Browser::replaying(&cookie), third, "/").await;
+        let replay = replay(&cookie, third).await;
         if !replay.is_redirect_to_login() {
             stale.push(format!(
                 "round {round}: signed out via {}, old cookie via {} still works: {}",
-                second.base,
-                third.base,
+                second.address,
+                third.address,
                 replay.brief()
             ));
         }
@@ -230,18 +290,16 @@ pub async fn revocations_across_nodes(cluster: &Cluster) {
     let db = database_name("revoke");
     let nodes = instances_on_nodes(cluster, &db, &[0, 1, 2]).await;
     let [a, b, c] = [&nodes[0], &nodes[1], &nodes[2]];
-    let x = Browser::new();
-    x.register(a, "bob", "Bob Builder").await;
+    let x = a.new_visitor_without_keep_alive();
+    register(&x, "bob", "Bob Builder").await;
 
     // Revoke one device through A: dead through B and C at once.
-    let y = Browser::new();
-    y.sign_in(b, "bob").await;
-    let devices = x.get(a, "/sessions").await;
+    let y = b.new_visitor_without_keep_alive();
+    sign_in(&y, "bob").await;
+    let devices = Answer::get(&x, "/sessions").await;
     assert_eq!(devices.status, StatusCode::OK, "{}", devices.brief());
     let handle = hidden_value(&devices.body, "session").expect("the other device's handle");
-    let revoked = x
-        .submit(a, "/sessions", "/sessions/revoke", &[("session", &handle)])
-        .await;
+    let revoked = submit(&x, "/sessions", "/sessions/revoke", &[("session", &handle)]).await;
     assert_eq!(
         revoked.status,
         StatusCode::SEE_OTHER,
@@ -249,35 +307,34 @@ pub async fn revocations_across_nodes(cluster: &Cluster) {
         revoked.brief()
     );
     for via in [c, b] {
-        let home = y.get(via, "/").await;
+        let home = Answer::get(&y.on(&via.address), "/").await;
         assert!(
             home.is_redirect_to_login(),
             "revoked through {} but still signed in through {}: {}",
-            a.base,
-            via.base,
+            a.address,
+            via.address,
             home.brief()
         );
     }
 
     // Change the password through A: the other devices are signed out through B and C at
     // once, this one stays signed in everywhere, and the new password works through C.
-    let y = Browser::new();
-    y.sign_in(b, "bob").await;
-    let z = Browser::new();
-    z.sign_in(c, "bob").await;
+    let y = b.new_visitor_without_keep_alive();
+    sign_in(&y, "bob").await;
+    let z = c.new_visitor_without_keep_alive();
+    sign_in(&z, "bob").await;
     let new_password = "a brand new passphrase";
-    let changed = x
-        .submit(
-            a,
-            "/account/password",
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", new_password),
-                ("new_password_confirm", new_password),
-            ],
-        )
-        .await;
+    let changed = submit(
+        &x,
+        "/account/password",
+        "/account/password",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", new_password),
+            ("new_password_confirm", new_password),
+        ],
+    )
+    .await;
     assert_eq!(
         changed.status,
         StatusCode::SEE_OTHER,
@@ -285,68 +342,69 @@ pub async fn revocations_across_nodes(cluster: &Cluster) {
         changed.brief()
     );
     for (who, browser, via) in [("y", &y, c), ("z", &z, b)] {
-        let home = browser.get(via, "/").await;
+        let home = Answer::get(&browser.on(&via.address), "/").await;
         assert!(
             home.is_redirect_to_login(),
             "password changed through {} but device {who} still signed in through {}: {}",
-            a.base,
-            via.base,
+            a.address,
+            via.address,
             home.brief()
         );
     }
     for via in [b, c] {
-        let home = x.get(via, "/").await;
+        let home = Answer::get(&x.on(&via.address), "/").await;
         assert!(
-            home.is_home_of("Bob Builder"),
+            home.greets("Bob Builder"),
             "the device that changed the password is signed out through {}: {}",
-            via.base,
+            via.address,
             home.brief()
         );
     }
-    let old = Browser::new().sign_in_with(b, "bob", PASSWORD).await;
+    let old = b
+        .new_visitor_without_keep_alive()
+        .try_sign_in("bob", PASSWORD)
+        .await;
     assert_eq!(
         old.status,
         StatusCode::UNAUTHORIZED,
         "old password through {} right after the change: {}",
-        b.base,
+        b.address,
         old.brief()
     );
-    let w = Browser::new();
-    let fresh = w.sign_in_with(c, "bob", new_password).await;
+    let w = c.new_visitor_without_keep_alive();
+    let fresh = w.try_sign_in("bob", new_password).await;
     assert_eq!(
         fresh.status,
         StatusCode::SEE_OTHER,
         "new password through {} right after the change: {}",
-        c.base,
+        c.address,
         fresh.brief()
     );
 
     // "Sign out all other devices" through A: W is signed out through B at once.
-    let others = x
-        .submit(a, "/sessions", "/sessions/revoke-others", &[])
-        .await;
+    let others = submit(&x, "/sessions", "/sessions/revoke-others", &[]).await;
     assert_eq!(others.status, StatusCode::SEE_OTHER, "{}", others.brief());
-    let home = w.get(b, "/").await;
+    let home = Answer::get(&w.on(&b.address), "/").await;
     assert!(
         home.is_redirect_to_login(),
         "other devices signed out through {} but W still signed in through {}: {}",
-        a.base,
-        b.base,
+        a.address,
+        b.address,
         home.brief()
     );
 
     // Sign out through B: the old cookie is dead through A and C at once.
-    let cookie = x.cookie_header(b);
-    let out = x.submit(b, "/", "/logout", &[]).await;
+    let x_on_b = x.on(&b.address);
+    let cookie = x_on_b.cookie_header();
+    let out = submit(&x_on_b, "/", "/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.brief());
-    let replay = Browser::replaying(&cookie);
     for via in [a, c] {
-        let home = get_with(&replay, via, "/").await;
+        let home = replay(&cookie, via).await;
         assert!(
             home.is_redirect_to_login(),
             "signed out through {} but the old cookie works through {}: {}",
-            b.base,
-            via.base,
+            b.address,
+            via.address,
             home.brief()
         );
     }
@@ -363,12 +421,12 @@ pub async fn throttle_row_conflicts(cluster: &Cluster) {
     let per_node = 12;
     let mut attempts = Vec::new();
     for i in 0..per_node * 2 {
-        let instance = nodes[i % 2].clone();
+        let instance = nodes[i % 2].address.clone();
         attempts.push(tokio::spawn(async move {
-            let answer = Browser::new()
-                .sign_in_with(&instance, "mallory", "not the password")
+            let answer = Visitor::at_without_keep_alive(&instance)
+                .try_sign_in("mallory", "not the password")
                 .await;
-            (instance.base, answer)
+            (instance, answer)
         }));
     }
     let mut shown = Vec::new();
@@ -624,11 +682,11 @@ fn failover_tries() -> usize {
 /// the cluster evicts it, may fail, but only with the 503 page and `Retry-After`.
 pub async fn node_killed_behind_haproxy(cluster: &mut Cluster) {
     let db = database_name("failover");
-    let key = session_key();
+    let key = Key::generate();
     let url = format!("{}/{db}", cluster.haproxy_url());
     let mut instances = Vec::new();
     for _ in 0..2 {
-        instances.push(Instance::start(&url, &key, &[]).await);
+        instances.push(start_instance(&url, &key).await);
     }
     let tries = failover_tries();
     let mut summary = Vec::new();
@@ -686,16 +744,16 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
     let db = database_name("direct");
     let node = 2;
     let instance = &instances_on_nodes(cluster, &db, &[node]).await[0];
-    let browser = Browser::new();
-    browser.register(instance, "dora", "Dora Direct").await;
+    let browser = instance.new_visitor_without_keep_alive();
+    register(&browser, "dora", "Dora Direct").await;
     for _ in 0..4 {
-        let home = browser.get(instance, "/").await;
-        assert!(home.is_home_of("Dora Direct"), "{}", home.brief());
+        let home = Answer::get(&browser, "/").await;
+        assert!(home.greets("Dora Direct"), "{}", home.brief());
     }
 
     cluster.kill_node(node);
     for i in 0..3 {
-        let home = browser.get(instance, "/").await;
+        let home = Answer::get(&browser, "/").await;
         assert_eq!(
             home.status,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -708,7 +766,7 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
             home.brief()
         );
     }
-    let health = browser.get(instance, "/healthz").await;
+    let health = Answer::get(&browser, "/healthz").await;
     assert_eq!(
         health.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -719,8 +777,8 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
     cluster.restart_node(node).await;
     let back = Instant::now();
     loop {
-        let home = browser.get(instance, "/").await;
-        if home.is_home_of("Dora Direct") {
+        let home = Answer::get(&browser, "/").await;
+        if home.greets("Dora Direct") {
             break;
         }
         assert!(
@@ -740,9 +798,9 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
         back.elapsed()
     );
     for i in 0..8 {
-        let home = browser.get(instance, "/").await;
+        let home = Answer::get(&browser, "/").await;
         assert!(
-            home.is_home_of("Dora Direct"),
+            home.greets("Dora Direct"),
             "GET / #{i} after recovery: {}",
             home.brief()
         );
@@ -757,20 +815,19 @@ pub async fn node_killed_under_direct_instance(cluster: &mut Cluster) {
 /// succeeded: timings are not asserted.
 pub async fn throughput(cluster: &Cluster) {
     let db = database_name("bench");
-    let key = session_key();
+    let key = Key::generate();
     let url = format!("{}/{db}", cluster.haproxy_url());
     let instances = [
-        Instance::start(&url, &key, &[]).await,
-        Instance::start(&url, &key, &[]).await,
+        start_instance(&url, &key).await,
+        start_instance(&url, &key).await,
     ];
     let browsers = 16;
     let mut signed_in = Vec::new();
     for b in 0..browsers {
-        let browser = Browser::keep_alive();
+        // Keeping its connections open: measuring throughput, not spreading over workers.
+        let browser = Visitor::at(&instances[b % 2].address);
         let username = format!("bench{b}");
-        browser
-            .register(&instances[b % 2], &username, &format!("Bench {b}"))
-            .await;
+        register(&browser, &username, &format!("Bench {b}")).await;
         signed_in.push((browser, format!("Bench {b}")));
     }
     let window = Duration::from_secs(8);
@@ -778,13 +835,13 @@ pub async fn throughput(cluster: &Cluster) {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for (b, (browser, name)) in signed_in.iter().enumerate() {
-            let (browser, name) = (browser.clone(), name.clone());
-            let instance = instances[b % count].clone();
+            let browser = browser.on(&instances[b % count].address);
+            let name = name.clone();
             let stop = Arc::clone(&stop);
             tasks.push(tokio::spawn(async move {
                 let (mut ok, mut failed) = (0_u64, 0_u64);
                 while !stop.load(Ordering::Relaxed) {
-                    if browser.get(&instance, "/").await.is_home_of(&name) {
+                    if Answer::get(&browser, "/").await.greets(&name) {
                         ok += 1;
                     } else {
                         failed += 1;

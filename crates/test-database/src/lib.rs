@@ -3,12 +3,8 @@
 //!
 //! If no server answers, [`TestDatabase::create`] panics with one line saying how to start
 //! one: tests fail loudly, they never skip.
-//!
-//! [`server`] has what tests that start MariaDB servers of their own share.
 
 #![allow(clippy::unwrap_used)] // test support: a failure here should fail the test
-
-pub mod server;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};

@@ -1,17 +1,19 @@
 //! The real `member-portal` binary, run as an operator runs it.
+//!
+//! Cargo tells only the package's own integration tests where it built the binary
+//! (`env!("CARGO_BIN_EXE_member-portal")`): they pass that path in.
 
+use std::ffi::OsStr;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use reqwest::Response;
 
-const BIN: &str = env!("CARGO_BIN_EXE_member-portal");
-
-/// `member-portal` on `database_url`, with nothing of this process's environment but `PATH`
-/// (so no setting leaks in from the machine), logging at `info`, in the temporary directory
-/// (so no `.env` file is read).
-pub fn command(database_url: &str) -> Command {
-    let mut cmd = Command::new(BIN);
+/// The binary at `program` on `database_url`, with nothing of this process's environment but
+/// `PATH` (so no setting leaks in from the machine), logging at `info`, in the temporary
+/// directory (so no `.env` file is read).
+pub fn command(program: impl AsRef<OsStr>, database_url: &str) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
@@ -21,6 +23,7 @@ pub fn command(database_url: &str) -> Command {
 }
 
 /// A server process, killed on drop (also when the test fails).
+#[derive(Debug)]
 pub struct Server(Option<Child>);
 
 impl Server {

@@ -1,13 +1,59 @@
-//! A MariaDB server of a test's own: a temp data dir and a spare port, killed, restarted and
-//! frozen at will.
+//! MariaDB servers of a test's own, from the Debian package (`mariadb-server`): the paths of
+//! its programs, the creation of a data dir and the base command every server here starts
+//! from ([`mariadbd`]); and [`ThrowawayMariaDb`], one server in a temp dir on a spare port,
+//! killed, restarted and frozen at will. Tests that run servers of another kind (a Galera
+//! node) add their own options and lifecycles on top of [`mariadbd`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_database::server::{install_system_tables, mariadbd, MARIADBD};
+use crate::spare_port;
 
-use super::spare_port;
+/// `mariadbd` on its own: no option files, the data in `dir/data`, listening on 127.0.0.1:`port`
+/// only, its socket and pid file in `dir`, running as `user`. Callers add the rest (log file,
+/// buffer sizes, Galera).
+pub fn mariadbd(dir: &Path, port: u16, user: &str) -> Command {
+    let mut command = Command::new(MARIADBD);
+    command
+        .arg("--no-defaults")
+        .arg(format!("--user={user}"))
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--socket={}", dir.join("sock").display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .arg("--skip-name-resolve");
+    command
+}
+
+/// The server program.
+pub const MARIADBD: &str = "/usr/sbin/mariadbd";
+
+/// The program that creates a data dir's system tables.
+const INSTALL_DB: &str = "mariadb-install-db";
+
+/// Create the system tables in `data_dir` (no test database), with root logging in without a
+/// password, for a server that will run as `user`. Panics, with the tool's output, if that
+/// fails.
+pub fn install_system_tables(data_dir: &Path, user: &str) {
+    let output = Command::new(INSTALL_DB)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data_dir.display()))
+        .arg(format!("--user={user}"))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {INSTALL_DB}: {e}"));
+    assert!(
+        output.status.success(),
+        "{INSTALL_DB} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 /// How long the server may take to accept connections.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);

@@ -12,7 +12,7 @@ use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-use super::spare_port;
+use crate::spare_port;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -24,6 +24,7 @@ const PAGE_DEADLINE: Duration = Duration::from_secs(10);
 /// A headless Chromium of the test's own: chromedriver on a spare port, a fresh profile.
 /// Dropping it (also when the test fails) closes the browser, stops chromedriver and removes
 /// the profile.
+#[derive(Debug)]
 pub struct Chromium {
     client: fantoccini::Client,
     _driver: ChromeDriver,
@@ -170,6 +171,7 @@ impl Chromium {
 }
 
 /// The chromedriver process and Chromium's profile dir.
+#[derive(Debug)]
 struct ChromeDriver {
     child: Child,
     port: u16,

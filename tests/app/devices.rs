@@ -1,8 +1,7 @@
 //! The devices page: listing, revoking one, revoking the others.
 
 use reqwest::StatusCode;
-
-use crate::support::{csrf_in, spawn_app, spawn_app_with};
+use test_support::{csrf_in, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn members_see_and_revoke_their_own_sessions_only() {
@@ -82,7 +81,7 @@ async fn revoke_others_keeps_this_device() {
 
 #[tokio::test]
 async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
-    let app = spawn_app_with(&[("MAX_SESSIONS_PER_MEMBER", "3")]).await;
+    let app = spawn_app_with(|s| s.max_sessions_per_member = 3).await;
     app.register_elsewhere("nico", "Nico", "nicos password")
         .await;
     app.register_elsewhere("olaf", "Olaf", "olafs password")
