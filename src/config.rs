@@ -21,6 +21,11 @@ pub enum Environment {
     Production,
 }
 
+/// The lowest zxcvbn score of a new password unless `PASSWORD_MIN_SCORE` says otherwise: 2
+/// refuses `password1`, `pppppppp` and the username, and takes an 8-character random
+/// password.
+pub const DEFAULT_PASSWORD_MIN_SCORE: u8 = 2;
+
 /// Sign-in attempts a minute per client IP unless `LOGIN_IP_LIMIT` says otherwise.
 pub const DEFAULT_LOGIN_IP_LIMIT: u32 = 30;
 
@@ -58,6 +63,9 @@ pub struct Settings {
     pub metrics_bind: Option<SocketAddr>,
     /// `RUST_LOG`: the log filter (checked here, applied by [`crate::init_tracing`]).
     pub log_filter: String,
+    /// `PASSWORD_MIN_SCORE`: the lowest zxcvbn score (0–4) a new password may have; 0 turns
+    /// the check off.
+    pub password_min_score: u8,
 }
 
 impl std::fmt::Debug for Settings {
@@ -218,6 +226,18 @@ impl Settings {
         };
         let trusted_proxies = TrustedProxies::parse(&get("TRUSTED_PROXIES").unwrap_or_default())
             .map_err(|problem| bad("TRUSTED_PROXIES", problem))?;
+        let password_min_score = match get("PASSWORD_MIN_SCORE") {
+            None => DEFAULT_PASSWORD_MIN_SCORE,
+            Some(text) => match text.trim().parse::<u8>() {
+                Ok(n) if n <= 4 => n,
+                _ => {
+                    return Err(bad(
+                        "PASSWORD_MIN_SCORE",
+                        format!("{text:?} is not a score from 0 to 4 (0 turns the check off)"),
+                    ))
+                }
+            },
+        };
         let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(log_filter.trim()) {
             return Err(bad(
@@ -242,6 +262,7 @@ impl Settings {
             },
             metrics_bind,
             log_filter,
+            password_min_score,
         })
     }
 

@@ -28,9 +28,20 @@ pub mod telemetry;
 pub mod web;
 
 /// Set up logging to stderr through `filter` (`RUST_LOG`, checked by [`config::Settings`]).
+///
+/// actix-session logs at `info` for every request whose cookie names a session the store no
+/// longer has ("No session state has been found"): a replayed dead cookie would write a line
+/// per request. Unless the filter names `actix_session::middleware` itself, that module logs
+/// warnings only.
 pub fn init_tracing(filter: &str) {
+    let filter = filter.trim();
+    let filter = if filter.contains("actix_session::middleware") {
+        filter.to_owned()
+    } else {
+        format!("{filter},actix_session::middleware=warn")
+    };
     let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(filter.trim())
+        .parse(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -15,7 +15,7 @@ use mysql_async::{Opts, Pool};
 
 use crate::config::Settings;
 use crate::data;
-use crate::domain::Hasher;
+use crate::domain::{Hasher, PasswordPolicy};
 use crate::tasks::Tasks;
 use crate::telemetry::{self, Metrics, StoreOp, TimedStore, SESSIONS_ACTIVE_EVERY};
 use crate::web::{self, AccountGate, AppState, CsrfSigner, SignInIpLimit};
@@ -265,6 +265,7 @@ fn server(
             member_recheck: settings.touch_interval,
             ip_limit: ip_limit.clone(),
             account_gate: account_gate.clone(),
+            password_policy: PasswordPolicy::new(settings.password_min_score),
             max_sessions: settings.max_sessions_per_member,
             metrics: metrics.clone(),
         });

@@ -153,6 +153,11 @@ impl NewPassword {
         Ok(Self(password.to_owned()))
     }
 
+    /// The password, for the strength check.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The password, for hashing.
     pub fn into_inner(self) -> String {
         self.0

@@ -5,6 +5,7 @@
 //! - `input`: [`Username`], [`DisplayName`], [`ProfileText`], [`NewPassword`], [`safe_next`];
 //! - `password`: argon2id hashing and verification off the async workers ([`Hasher`]);
 //! - `secret`: random tokens ([`random_token`]);
+//! - `strength`: how hard a new password must be to guess ([`PasswordPolicy`], zxcvbn);
 //! - `client`: [`ClientInfo`].
 //!
 //! May touch: nothing of the app.
@@ -13,8 +14,10 @@ mod client;
 mod input;
 mod password;
 mod secret;
+mod strength;
 
 pub use client::{ClientInfo, USER_AGENT_MAX};
 pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
 pub use password::{weak_hash_for_tests, HashError, Hasher, Verdict};
 pub use secret::random_token;
+pub use strength::PasswordPolicy;

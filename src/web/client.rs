@@ -253,11 +253,15 @@ pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
 }
 
 /// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:80`, `[::1]:80`).
+/// The unspecified addresses (`0.0.0.0`, `::`) and the broadcast address are no client's: a
+/// proxy that writes one does not know the client, and they would pool every such request
+/// under one per-IP allowance.
 fn parse_hop(entry: &str) -> Option<IpAddr> {
     IpAddr::from_str(entry)
         .or_else(|_| SocketAddr::from_str(entry).map(|a| a.ip()))
         .ok()
         .map(|ip| ip.to_canonical())
+        .filter(|ip| !ip.is_unspecified() && *ip != IpAddr::V4(Ipv4Addr::BROADCAST))
 }
 
 /// The client's address as an extractor: [`client_ip`] with the app's `TRUSTED_PROXIES` (the
@@ -447,5 +451,10 @@ mod tests {
         assert_eq!(client_ip(&req, &t), ip("10.0.0.3"));
         let req = request("10.0.0.1:5000", &["[2001:db8::1]:80"]);
         assert_eq!(client_ip(&req, &t), ip("2001:db8::1"));
+        // Addresses that are no client's end the walk like garbage.
+        for nobody in ["0.0.0.0", "::", "255.255.255.255", "[::]:80"] {
+            let req = request("10.0.0.1:5000", &[&format!("198.51.100.7, {nobody}")]);
+            assert_eq!(client_ip(&req, &t), ip("10.0.0.1"), "{nobody}");
+        }
     }
 }

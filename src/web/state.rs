@@ -6,7 +6,7 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
-use crate::domain::Hasher;
+use crate::domain::{Hasher, PasswordPolicy};
 use crate::telemetry::Metrics;
 use crate::web::credentials::AccountGate;
 use crate::web::ip_limit::SignInIpLimit;
@@ -29,6 +29,8 @@ pub struct AppState {
     pub ip_limit: SignInIpLimit,
     /// One password check at a time per account, shared by all workers.
     pub account_gate: AccountGate,
+    /// How hard new passwords must be to guess (`PASSWORD_MIN_SCORE`).
+    pub password_policy: PasswordPolicy,
     /// `MAX_SESSIONS_PER_MEMBER`.
     pub max_sessions: u32,
     /// The app's metrics (sign-in outcomes are counted by the handler).

@@ -1,7 +1,7 @@
 //! The devices page: listing, revoking one, revoking the others.
 
 use reqwest::StatusCode;
-use test_support::{csrf_in, spawn_app, spawn_app_with};
+use test_support::{csrf_in, spawn_app, spawn_app_with, TestApp};
 
 #[tokio::test]
 async fn members_see_and_revoke_their_own_sessions_only() {
@@ -123,4 +123,64 @@ async fn signing_in_beyond_the_cap_ends_the_least_recently_seen_sessions() {
         1,
         "other members keep theirs"
     );
+}
+
+/// Sign `username` in from `n` new browsers at the same moment; their statuses.
+async fn sign_in_at_once(
+    app: &TestApp,
+    username: &'static str,
+    password: &'static str,
+    n: usize,
+) -> Vec<StatusCode> {
+    let mut visitors = Vec::new();
+    for _ in 0..n {
+        let visitor = app.new_visitor_without_keep_alive();
+        let token = visitor.csrf_token("/login").await;
+        visitors.push((visitor, token));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (visitor, token) in visitors {
+        tasks.spawn(async move {
+            let form = [
+                ("csrf_token", token.as_str()),
+                ("username", username),
+                ("password", password),
+            ];
+            visitor.post("/login", &form).await.status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn parallel_sign_ins_all_get_in_and_end_with_exactly_the_cap() {
+    let app = spawn_app_with(|s| s.max_sessions_per_member = 3).await;
+    app.register("pia", "Pia", "pias password").await;
+    let statuses = sign_in_at_once(&app, "pia", "pias password", 10).await;
+    assert_eq!(
+        statuses,
+        vec![StatusCode::SEE_OTHER; 10],
+        "no 429 for correct sign-ins"
+    );
+    assert_eq!(app.session_count("pia").await, 3, "exactly the cap");
+    // The registration's session is the oldest: it went first, the new ones stayed.
+    assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_double_click_on_sign_in_signs_in_twice() {
+    let app = spawn_app().await;
+    app.register_elsewhere("quin", "Quin", "quins password")
+        .await;
+    // Four failures first: the fifth attempt locks the name, so two clicks counted at the
+    // same moment would be one sign-in and one 429.
+    for _ in 0..4 {
+        app.sign_in("quin", "wrong password").await;
+    }
+    let statuses = sign_in_at_once(&app, "quin", "quins password", 2).await;
+    assert_eq!(statuses, vec![StatusCode::SEE_OTHER; 2]);
 }

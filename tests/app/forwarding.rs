@@ -155,3 +155,46 @@ async fn the_recorded_ip_is_the_forwarded_one_only_from_a_trusted_proxy() {
         assert_eq!(ip, expected, "TRUSTED_PROXIES={trusted:?}");
     }
 }
+
+#[tokio::test]
+async fn an_ipv6_client_is_its_64_block_and_unspecified_addresses_are_no_clients() {
+    let app = spawn_app_with(|s| {
+        s.login_ip_limit = 2;
+        s.frontend.trusted_proxies = trusted_proxies("127.0.0.1");
+    })
+    .await;
+    // Forty fresh addresses of one /64 share one allowance.
+    for (n, host) in ["1", "2"].iter().enumerate() {
+        assert_eq!(
+            wrong_guess(&app, &format!("v6x{n}"), &format!("2001:db8:7:7::{host}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for n in 3..40 {
+        assert_eq!(
+            wrong_guess(&app, "v6y", &format!("2001:db8:7:7:{n:x}::{n:x}")).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "address {n} of the same /64"
+        );
+    }
+    assert_eq!(
+        wrong_guess(&app, "v6z", "2001:db8:7:8::1").await,
+        StatusCode::UNAUTHORIZED,
+        "the next /64 is another customer"
+    );
+    // A proxy that writes 0.0.0.0, :: or the broadcast address does not know the client:
+    // the request counts as the proxy's own, not as a client of its own.
+    for n in 0..2 {
+        assert_eq!(
+            wrong_guess(&app, &format!("p{n}x"), "127.0.0.1").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for nobody in ["0.0.0.0", "::", "255.255.255.255"] {
+        assert_eq!(
+            wrong_guess(&app, "pzz", nobody).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{nobody} is no fresh client"
+        );
+    }
+}

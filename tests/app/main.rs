@@ -18,6 +18,7 @@ mod cookies;
 mod csrf;
 mod forms;
 mod forwarding;
+mod password_strength;
 mod responses;
 mod slow_clients;
 mod throttling;

@@ -256,3 +256,83 @@ async fn zero_turns_the_limit_off() {
         );
     }
 }
+
+#[tokio::test]
+async fn forty_members_behind_one_address_all_sign_in_at_once() {
+    // The default limit: 30 failed attempts a minute per client.
+    let app = spawn_app().await;
+    let mut visitors = Vec::new();
+    for n in 0..40 {
+        let name = format!("pupil{n:02}");
+        app.register_elsewhere(&name, "Pupil", "a pupils password")
+            .await;
+        let visitor = app.new_visitor_without_keep_alive();
+        let token = visitor.csrf_token("/login").await;
+        visitors.push((visitor, token, name));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (visitor, token, name) in visitors {
+        tasks.spawn(async move {
+            let form = [
+                ("csrf_token", token.as_str()),
+                ("username", name.as_str()),
+                ("password", "a pupils password"),
+            ];
+            visitor.post("/login", &form).await.status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn eighty_guesses_for_new_names_at_once_are_cut_off_before_hashing() {
+    let app = spawn_app_with(|s| s.login_ip_limit = 30).await;
+    let token = app.csrf_token("/login").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..80 {
+        let request = app.client.post(app.url("/login")).form(&[
+            ("csrf_token", token.clone()),
+            ("username", format!("stranger{n}")),
+            ("password", "a guess".to_owned()),
+        ]);
+        tasks.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let (mut verified, mut refused) = (0, 0);
+    while let Some(status) = tasks.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => verified += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    // 30 a minute, refilled evenly: a burst that takes a few seconds earns a few more.
+    assert!((30..=34).contains(&verified), "{verified} verified");
+    assert_eq!(verified + refused, 80);
+    // Nothing of the refused ones reached the per-account throttle.
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM login_throttle").await,
+        verified
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_per_ip_limit_is_not_on_the_named_accounts_activity_page() {
+    let app = spawn_app_with(|s| s.login_ip_limit = 2).await;
+    let victim = app.new_visitor();
+    victim.register("rosa", "Rosa", "rosas password").await;
+    for n in 0..2 {
+        assert_eq!(
+            wrong_guess(&app, &format!("nobody{n}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        wrong_guess(&app, "rosa").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let page = victim.get_html("/account/activity").await;
+    assert!(!page.contains(r#"data-event="signin_throttled""#), "{page}");
+    assert!(!page.contains(r#"data-event="signin_failed""#), "{page}");
+}

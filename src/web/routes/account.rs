@@ -80,13 +80,20 @@ pub async fn submit(
             ))
         }
     }
-    let new_password = match NewPassword::parse(&new_password, &confirmation) {
+    let checked = NewPassword::parse(&new_password, &confirmation)
+        .map_err(str::to_owned)
+        .and_then(|password| {
+            let policy = state.password_policy;
+            policy.check(&password, user, &current.member.name)?;
+            Ok(password)
+        });
+    let new_password = match checked {
         Ok(p) => p,
         Err(message) => {
             return Ok(page(
                 &current,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message),
+                Some(&message),
             ))
         }
     };

@@ -92,6 +92,12 @@ pub async fn submit(
         Ok(p) => p,
         Err(message) => return Ok(invalid(message)),
     };
+    if let Err(advice) = state
+        .password_policy
+        .check(&password, username.as_str(), name.as_str())
+    {
+        return Ok(invalid(&advice));
+    }
     let hash = state.hasher.hash(password.into_inner()).await?;
     match data::create_member(&state.pool, &username, &name, &hash, Some(&origin)).await {
         Ok(member) => {
