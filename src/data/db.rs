@@ -306,9 +306,10 @@ pub async fn create_database(opts: &Opts) -> anyhow::Result<()> {
         "the database name in DATABASE_URL contains a backtick"
     );
     let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
-    let mut conn = Conn::new(server)
-        .await
-        .context("could not connect to MySQL (is it running? check DATABASE_URL)")?;
+    let mut conn = Conn::new(server).await.map_err(|error| {
+        let hint = connect_hint(&error, opts);
+        anyhow::Error::new(error).context(hint)
+    })?;
     conn.query_drop(format!(
         "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
     ))
@@ -317,6 +318,36 @@ pub async fn create_database(opts: &Opts) -> anyhow::Result<()> {
     conn.disconnect().await.ok();
     Ok(())
 }
+
+/// What to do when the first connection fails, in one sentence.
+fn connect_hint(error: &mysql_async::Error, opts: &Opts) -> String {
+    let code = match error {
+        mysql_async::Error::Server(e) => Some(e.code),
+        _ => None,
+    };
+    let user = opts.user().unwrap_or("");
+    match code {
+        // Debian's and Ubuntu's MariaDB let root in through the unix socket only.
+        Some(1698 | 1045 | 1130) if user == "root" && opts.pass().is_none() => format!(
+            "MySQL refused user root without a password over TCP. On Debian and Ubuntu root \
+             signs in through the unix socket only; on a development machine, let it in over \
+             TCP too: {FIRST_START_COMMAND} (or set DATABASE_URL to a user of your own)"
+        ),
+        Some(code) if retry::REFUSED.contains(&code) => format!(
+            "MySQL refused the connection as user {user:?} (check DATABASE_URL's user, \
+             password and host, and that the user may connect)"
+        ),
+        Some(_) => "MySQL refused the connection (check DATABASE_URL)".to_owned(),
+        None => "could not connect to MySQL (is it running? check DATABASE_URL)".to_owned(),
+    }
+}
+
+/// The one command that makes the default `DATABASE_URL` (`root` without a password on
+/// `127.0.0.1`) work on a fresh Debian or Ubuntu MariaDB, for development.
+pub const FIRST_START_COMMAND: &str = "sudo mariadb -e \"ALTER USER root@localhost IDENTIFIED \
+     VIA unix_socket OR mysql_native_password USING PASSWORD(''); CREATE USER IF NOT EXISTS \
+     root@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT \
+     OPTION\"";
 
 /// How long a database created at start may take to reach every node of a cluster. On Galera,
 /// `CREATE DATABASE` returns once its own node has run it; a connection the proxy sends to

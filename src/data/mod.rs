@@ -18,7 +18,7 @@ mod throttle;
 
 pub use db::{
     create_database, migrate, on_new_database, ping, pool_opts, DbError, DEFAULT_POOL_MAX,
-    OPERATION_TIMEOUT,
+    FIRST_START_COMMAND, OPERATION_TIMEOUT,
 };
 pub use events::{
     event_page, purge_old_events, record_event, record_throttled_sign_in, Event, EventKind,

@@ -26,6 +26,7 @@ mod throttling;
 // The app as a whole: cost, failures, operations, a real browser.
 mod browser;
 mod cli;
+mod first_start;
 mod memory;
 mod metrics;
 mod outage;

@@ -14,6 +14,14 @@ use crate::spare_port;
 /// only, its socket and pid file in `dir`, running as `user`. Callers add the rest (log file,
 /// buffer sizes, Galera).
 pub fn mariadbd(dir: &Path, port: u16, user: &str) -> Command {
+    let mut command = mariadbd_resolving_names(dir, port, user);
+    command.arg("--skip-name-resolve");
+    command
+}
+
+/// [`mariadbd`] as Debian configures it: client addresses are resolved to names, so a TCP
+/// connection from 127.0.0.1 is `root@localhost`.
+pub fn mariadbd_resolving_names(dir: &Path, port: u16, user: &str) -> Command {
     let mut command = Command::new(MARIADBD);
     command
         .arg("--no-defaults")
@@ -22,8 +30,7 @@ pub fn mariadbd(dir: &Path, port: u16, user: &str) -> Command {
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--socket={}", dir.join("sock").display()))
-        .arg(format!("--pid-file={}", dir.join("pid").display()))
-        .arg("--skip-name-resolve");
+        .arg(format!("--pid-file={}", dir.join("pid").display()));
     command
 }
 
@@ -37,11 +44,23 @@ const INSTALL_DB: &str = "mariadb-install-db";
 /// password, for a server that will run as `user`. Panics, with the tool's output, if that
 /// fails.
 pub fn install_system_tables(data_dir: &Path, user: &str) {
+    install(data_dir, user, "normal");
+}
+
+/// [`install_system_tables`] as Debian's package does it: root signs in through the unix
+/// socket only (`unix_socket` authentication).
+pub fn install_system_tables_as_debian_does(data_dir: &Path, user: &str) {
+    install(data_dir, user, "socket");
+}
+
+fn install(data_dir: &Path, user: &str, root_authentication: &str) {
     let output = Command::new(INSTALL_DB)
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data_dir.display()))
         .arg(format!("--user={user}"))
-        .arg("--auth-root-authentication-method=normal")
+        .arg(format!(
+            "--auth-root-authentication-method={root_authentication}"
+        ))
         .arg("--skip-test-db")
         .stdin(Stdio::null())
         .output()
