@@ -309,3 +309,49 @@ async fn admin_commands_manage_members_and_their_sessions() {
         assert!(errors[0].contains("there is no member named"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_replayed_dead_cookie_writes_no_line_per_request_at_the_default_log_level() {
+    let db = TestDatabase::create().await;
+    let port = spare_port();
+    let server = Server::spawn(
+        command(&db)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let address = format!("http://127.0.0.1:{port}");
+    first_health_check(&address).await;
+    let member = test_support::Visitor::at(&address);
+    member.register("rhea", "Rhea", "rheas password").await;
+    let dead = member.cookie_header();
+    member.sign_out().await;
+    for _ in 0..100 {
+        let r = test_support::bare_client()
+            .get(format!("{address}/"))
+            .header("cookie", &dead)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut child = server.into_child();
+    let out = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("No session state"), "{log}");
+    assert!(log.lines().count() < 20, "{} lines for 100 replays:\n{log}", log.lines().count());
+}
