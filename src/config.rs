@@ -419,4 +419,26 @@ mod tests {
             assert!(!err.to_string().contains("%%%"));
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_duration_is_taken_within_bounds_or_refused_naming_it(text in "\\PC{0,24}|[0-9]{1,12}(s|m|h|days|ms|us)") {
+                let settings = Settings::from_lookup(|name| {
+                    (name == "SESSION_IDLE_TIMEOUT").then(|| text.clone())
+                });
+                match settings {
+                    Ok(s) => {
+                        // Blank means the default.
+                        prop_assert!(s.idle_timeout > Duration::ZERO && s.idle_timeout <= MAX_DURATION);
+                    }
+                    Err(e) => prop_assert!(e.to_string().contains("SESSION_IDLE_TIMEOUT")),
+                }
+            }
+        }
+    }
 }

@@ -284,4 +284,43 @@ mod tests {
         }
         assert_eq!(safe_next(None), "/");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn next_is_always_a_local_path_and_stable(next in proptest::option::of("\\PC{0,60}|/[ -~]{0,60}|//.{0,10}")) {
+                let safe = safe_next(next.as_deref());
+                prop_assert!(safe.starts_with('/'));
+                prop_assert!(!safe.starts_with("//") && !safe.starts_with("/\\"));
+                prop_assert!(safe.bytes().all(|b| b.is_ascii_graphic()));
+                prop_assert_eq!(safe_next(Some(&safe)), safe.clone());
+            }
+
+            #[test]
+            fn accepted_usernames_round_trip(raw in "\\PC{0,50}") {
+                if let Ok(name) = Username::parse(&raw) {
+                    prop_assert_eq!(Username::parse(name.as_str()), Ok(name.clone()));
+                    prop_assert!((3..=40).contains(&name.as_str().len()));
+                }
+            }
+
+            #[test]
+            fn accepted_display_names_round_trip(raw in "\\PC{0,50}") {
+                if let Ok(name) = DisplayName::parse(&raw) {
+                    prop_assert_eq!(DisplayName::parse(name.as_str()), Ok(name.clone()));
+                    prop_assert!(!name.as_str().chars().any(char::is_control));
+                }
+            }
+
+            #[test]
+            fn new_passwords_are_kept_exactly(password in "\\PC{8,80}") {
+                let parsed = NewPassword::parse(&password, &password).expect("8 to 80 characters");
+                prop_assert_eq!(parsed.as_str(), password.as_str());
+            }
+        }
+    }
 }

@@ -457,4 +457,37 @@ mod tests {
             assert_eq!(client_ip(&req, &t), ip("10.0.0.1"), "{nobody}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_forwarded_for_names_an_address_without_panicking(header in "[ -~]{0,120}") {
+                let trusted = TrustedProxies::parse("10.0.0.0/8").expect("list");
+                let req = actix_web::test::TestRequest::default()
+                    .peer_addr("10.0.0.1:5000".parse().expect("peer"))
+                    .insert_header(("x-forwarded-for", header.as_str()))
+                    .to_http_request();
+                let ip = client_ip(&req, &trusted);
+                prop_assert!(!ip.is_unspecified());
+            }
+
+            #[test]
+            fn accepted_origins_round_trip(text in "(http|https|ftp)://[a-zA-Z0-9.-]{0,20}(:[0-9]{0,6})?/?") {
+                if let Some(origin) = SiteOrigin::parse(&text) {
+                    prop_assert_eq!(SiteOrigin::parse(&origin.to_string()), Some(origin));
+                }
+            }
+
+            #[test]
+            fn any_trusted_proxies_value_parses_or_names_the_entry(list in "[ -~]{0,60}") {
+                if let Err(problem) = TrustedProxies::parse(&list) {
+                    prop_assert!(problem.contains("is not an IP address or CIDR block"));
+                }
+            }
+        }
+    }
 }

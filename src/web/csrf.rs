@@ -452,4 +452,47 @@ mod tests {
         assert_eq!(signer.cookie_name(), COOKIE);
         assert_eq!(CsrfSigner::new(&key, true).cookie_name(), HOST_COOKIE);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// `text` percent-encoded as a browser encodes a form field.
+        fn encode(text: &str) -> String {
+            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        }
+
+        proptest! {
+            #[test]
+            fn any_body_decodes_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode_form(&body);
+            }
+
+            #[test]
+            fn encoded_fields_round_trip(fields in proptest::collection::vec(("[^\\x00]{0,12}", "\\PC{0,40}"), 0..6)) {
+                let mut seen = std::collections::HashSet::new();
+                let unique: Vec<(String, String)> = fields
+                    .into_iter()
+                    .filter(|(name, _)| seen.insert(name.clone()))
+                    .collect();
+                let body = unique
+                    .iter()
+                    .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let decoded = decode_form(body.as_bytes());
+                prop_assert!(!decoded.undecodable);
+                prop_assert!(!decoded.repeated);
+                prop_assert_eq!(decoded.fields, unique);
+            }
+
+            #[test]
+            fn no_string_is_a_genuine_token_of_another_key(token in "\\PC{0,80}") {
+                let signer = CsrfSigner::new(&Key::generate(), false);
+                prop_assert!(signer.live_age(&token).is_none());
+            }
+        }
+    }
 }

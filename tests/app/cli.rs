@@ -353,5 +353,9 @@ async fn a_replayed_dead_cookie_writes_no_line_per_request_at_the_default_log_le
     .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(!log.contains("No session state"), "{log}");
-    assert!(log.lines().count() < 20, "{} lines for 100 replays:\n{log}", log.lines().count());
+    assert!(
+        log.lines().count() < 20,
+        "{} lines for 100 replays:\n{log}",
+        log.lines().count()
+    );
 }
