@@ -212,3 +212,25 @@ async fn the_longest_passwords_fit_through_every_form() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_field_given_twice_is_a_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.register_elsewhere("wren", "Wren", "wrens password")
+        .await;
+    let token = app.csrf_token("/login").await;
+    let r = app
+        .post(
+            "/login",
+            &[
+                ("csrf_token", token.as_str()),
+                ("username", "wren"),
+                ("username", "someone else"),
+                ("password", "wrens password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(app.sid().is_none(), "not signed in");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM login_throttle").await, 0);
+}
