@@ -122,8 +122,12 @@ async fn form_bodies_that_are_not_utf8_are_refused_not_repaired() {
 }
 
 /// `n` copies of `c`: 1024 of them is the longest password the rules allow.
-fn repeat(c: char, n: usize) -> String {
-    std::iter::repeat_n(c, n).collect()
+/// `n` characters from the block starting at `first`, in a scrambled order: long, and not
+/// so repetitive that the strength check refuses it.
+fn varied(first: u32, block: u32, n: u32) -> String {
+    (0..n)
+        .map(|i| char::from_u32(first + (i * 7919 + 13) % block).expect("a character"))
+        .collect()
 }
 
 async fn change_password(app: &TestApp, current: &str, new: &str) -> reqwest::Response {
@@ -143,10 +147,10 @@ async fn change_password(app: &TestApp, current: &str, new: &str) -> reqwest::Re
 async fn the_longest_passwords_fit_through_every_form() {
     let app = spawn_app().await;
     // 3 bytes a character, 9 percent-encoded: 2 × 9 KiB at registration.
-    let cjk = repeat('密', 1024);
+    let cjk = varied(0x4E00, 20_000, 1024);
     // 4 bytes a character, 12 percent-encoded: the password change carries 3 × 12 KiB.
-    let emoji = repeat('🔑', 1024);
-    let other_emoji = repeat('🗝', 1024);
+    let emoji = varied(0x1F300, 0x250, 1024);
+    let other_emoji = varied(0x1F900, 0xFF, 1024);
     assert_eq!(emoji.chars().count(), 1024);
 
     let r = app.register("longpass", "Long Pass", &cjk).await;
@@ -190,7 +194,7 @@ async fn the_longest_passwords_fit_through_every_form() {
         ]
     };
     let token = fresh.csrf_token("/register").await;
-    let too_long = repeat('🔑', 1025);
+    let too_long = varied(0x1F300, 0x250, 1025);
     let mut fields = form(&too_long);
     fields.push(("csrf_token".to_owned(), token.clone()));
     let r = fresh
