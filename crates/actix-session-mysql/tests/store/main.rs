@@ -14,6 +14,7 @@ mod coalescing;
 mod concurrency;
 mod keys;
 mod load_save;
+mod own_ttl;
 mod outages;
 mod per_user;
 mod retry;
