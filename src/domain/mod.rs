@@ -5,7 +5,9 @@
 //! - `input`: [`Username`], [`DisplayName`], [`ProfileText`], [`NewPassword`], [`safe_next`];
 //! - `password`: argon2id hashing and verification off the async workers ([`Hasher`]);
 //! - `secret`: random tokens ([`random_token`]);
-//! - `client`: [`ClientInfo`].
+//! - `client`: [`ClientInfo`];
+//! - `totp`: two-factor sign-in: RFC 6238 codes ([`TotpSecret`]), the secrets' encryption at
+//!   rest ([`TotpKeys`]), recovery codes and their hashes ([`RecoveryCode`]).
 //!
 //! May touch: nothing of the app.
 
@@ -13,8 +15,13 @@ mod client;
 mod input;
 mod password;
 mod secret;
+mod totp;
 
 pub use client::{ClientInfo, USER_AGENT_MAX};
 pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
 pub use password::{weak_hash_for_tests, HashError, Hasher, Verdict};
 pub use secret::random_token;
+pub use totp::{
+    is_totp_code, CodeCheck, RecoveryCode, ShortKey, TotpKeys, TotpSecret, ISSUER, RECOVERY_CODES,
+    STEP_SECS,
+};

@@ -23,9 +23,11 @@ fn remembered(user: &str, ttl: &str) -> std::collections::HashMap<String, String
 
 async fn ttl_column(db: &TestDatabase) -> Vec<Option<u64>> {
     let mut conn = db.pool().get_conn().await.unwrap();
-    conn.query(format!("SELECT ttl_seconds FROM `{TABLE}` ORDER BY created_at, id"))
-        .await
-        .unwrap()
+    conn.query(format!(
+        "SELECT ttl_seconds FROM `{TABLE}` ORDER BY created_at, id"
+    ))
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -52,7 +54,13 @@ async fn a_session_with_a_ttl_of_its_own_keeps_it_through_save_update_and_touch(
     // itself keeps the row's TTL.
     for key in [&long, &short] {
         set_row(&pool, TABLE, key, BACKDATE).await;
-        set_row(&pool, TABLE, key, "expires_at = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE").await;
+        set_row(
+            &pool,
+            TABLE,
+            key,
+            "expires_at = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE",
+        )
+        .await;
     }
     let other = store_without_cache(&db).await;
     other.update_ttl(&long, &TTL).await.unwrap();
@@ -125,7 +133,9 @@ async fn ttl_values_are_clamped_or_ignored_and_the_key_can_be_renamed() {
             .await
             .unwrap();
         assert_eq!(stored, Some(expect), "{value}");
-        conn.query_drop(format!("DELETE FROM `{TABLE}`")).await.unwrap();
+        conn.query_drop(format!("DELETE FROM `{TABLE}`"))
+            .await
+            .unwrap();
     }
 
     let renamed = MySqlSessionStore::builder(db.pool())
