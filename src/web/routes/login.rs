@@ -97,8 +97,9 @@ pub struct SignInForm {
     password: String,
     #[serde(default)]
     next: String,
-    /// "Keep me signed in" (`1` when ticked).
-    remember: Option<String>,
+    /// "Keep me signed in" (`1` when ticked; absent when not).
+    #[serde(default)]
+    remember: String,
 }
 
 /// Sign in: the throttled password check, then a brand-new session — or, for a member with
@@ -119,7 +120,7 @@ pub async fn submit(
         remember,
     } = form.into_inner();
     let next = safe_next(Some(&next));
-    let remember = ticked(remember.as_deref());
+    let remember = ticked(&remember);
     let reject = |status: StatusCode| {
         page(
             &req,

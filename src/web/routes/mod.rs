@@ -142,8 +142,8 @@ pub async fn finish_sign_in(
 }
 
 /// Whether a form's `remember` checkbox was ticked (its value is `1`).
-pub fn ticked(field: Option<&str>) -> bool {
-    field == Some("1")
+pub fn ticked(field: &str) -> bool {
+    field == "1"
 }
 
 /// `response`, never to be stored by a cache (the page shows a secret).

@@ -296,8 +296,9 @@ pub async fn step_form(
 #[derive(Deserialize)]
 pub struct StepForm {
     code: String,
-    /// "Keep me signed in" (`1` when ticked).
-    remember: Option<String>,
+    /// "Keep me signed in" (`1` when ticked; absent when not).
+    #[serde(default)]
+    remember: String,
 }
 
 /// What the submitted code turned out to be.
@@ -324,7 +325,7 @@ pub async fn step_submit(
     signer: web::Data<CsrfSigner>,
 ) -> Result<HttpResponse, AppError> {
     let StepForm { code, remember } = form.into_inner();
-    let remember = ticked(remember.as_deref());
+    let remember = ticked(&remember);
     let Some(PendingSignIn { member, next, .. }) = session.pending_sign_in(SystemTime::now())
     else {
         return Ok(see_other("/login"));

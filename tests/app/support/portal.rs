@@ -58,6 +58,20 @@ impl TestApp {
         Self::start(database_url, &[], pool, Some(db)).await
     }
 
+    /// The app on `database_url` with settings of the test's own on top of the defaults
+    /// (several instances on one database, say); `db`, if given, is dropped with it.
+    pub async fn spawn_with(
+        database_url: &str,
+        env: &[(&str, &str)],
+        db: Option<TestDatabase>,
+    ) -> Self {
+        let pool = match &db {
+            Some(db) => db.pool(),
+            None => Pool::new(Opts::from_url(database_url).unwrap()),
+        };
+        Self::start(database_url, env, pool, db).await
+    }
+
     /// The app on a database server the test runs itself (the database is created at start).
     pub async fn spawn_on(database_url: &str) -> Self {
         let opts = Opts::from_url(database_url).unwrap();
