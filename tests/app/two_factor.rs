@@ -152,7 +152,7 @@ async fn enrolment_needs_the_password_shows_a_qr_code_and_turns_on_with_a_right_
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         marked(&r.text().await.unwrap(), "data-totp-secret"),
-        [secret.clone()]
+        [secret.as_str()]
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM two_factor").await, 0);
 
