@@ -1,5 +1,5 @@
 //! Building and running the server: pools, the session store, the middleware stack, and the
-//! background tasks. What the app serves is in [`crate::web::routes`].
+//! background tasks. What the app serves is in `crate::web::routes`.
 
 use std::net::TcpListener;
 

@@ -175,7 +175,7 @@ pub async fn record_event_in(
 }
 
 /// Record a throttled sign-in on `member_id`, unless one was recorded in the last
-/// [`THROTTLED_EVERY_SECS`] (and only if the member exists), in one statement.
+/// `THROTTLED_EVERY_SECS` (and only if the member exists), in one statement.
 pub async fn record_throttled_sign_in(
     pool: &Pool,
     member_id: &str,

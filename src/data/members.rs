@@ -13,7 +13,7 @@ use crate::domain::ClientInfo;
 use crate::domain::{DisplayName, ProfileText, Username};
 
 /// What a signed-in page shows of a member, and the stamp that ties a session to the
-/// member's password. Travels in the session (see [`crate::web::session`]).
+/// member's password. Travels in the session (see `crate::web::session`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The username.

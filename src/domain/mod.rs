@@ -22,6 +22,6 @@ pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
 pub use password::{weak_hash_for_tests, HashError, Hasher, Verdict};
 pub use secret::random_token;
 pub use totp::{
-    is_totp_code, CodeCheck, RecoveryCode, ShortKey, TotpKeys, TotpSecret, ISSUER, RECOVERY_CODES,
-    STEP_SECS,
+    is_totp_code, CodeCheck, RecoveryCode, ShortKey, TotpKeys, TotpSecret, ISSUER, MIN_KEY_BYTES,
+    RECOVERY_CODES, STEP_SECS,
 };

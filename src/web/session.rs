@@ -84,7 +84,7 @@ pub struct PendingSignIn {
 }
 /// The session middleware over `store`, with the one cookie policy of the app: `sid`,
 /// `HttpOnly`, `SameSite=Lax`, `Path=/`, no `Domain`, `Secure` when `secure` (production),
-/// contents encrypted with `key` (`Private`: [`current_session_key`] relies on it), a
+/// contents encrypted with `key` (`Private`: `current_session_key` relies on it), a
 /// browser-session cookie, and the store's TTL `idle` sliding with every request (the store
 /// writes it at most once per touch interval).
 pub fn session_middleware<S: SessionStore>(

@@ -36,7 +36,7 @@ use crate::web::session::TypedSession;
 use crate::web::state::AppState;
 use crate::web::templates::render;
 
-/// The route table: public routes, then every signed-in page, each behind [`require_member`].
+/// The route table: public routes, then every signed-in page, each behind `require_member`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", read().to(health::check))
         .route("/static/style.css", read().to(assets::style))
