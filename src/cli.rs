@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `user add|set-password|delete NAME`,
+//! The command line: `serve` (default), `migrate`,
+//! `user add|set-password|delete|disable-two-factor NAME`,
 //! `sessions list|revoke NAME`, `sessions purge-expired`.
 //!
 //! Commands report what they did on stdout, one line per fact; errors go to stderr as one line
@@ -60,8 +61,14 @@ enum UserCommand {
         /// The username.
         name: String,
     },
-    /// Delete a member with its author, sessions and security events.
+    /// Delete a member with its author, sessions, security events and two-factor sign-in.
     Delete {
+        /// The username.
+        name: String,
+    },
+    /// Turn a member's two-factor sign-in off (a lost phone and lost recovery codes); the
+    /// member's activity page shows it was done on the command line.
+    DisableTwoFactor {
         /// The username.
         name: String,
     },
@@ -148,6 +155,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Delete { name },
         } => delete_user(&settings, &name).await,
+        Command::User {
+            command: UserCommand::DisableTwoFactor { name },
+        } => disable_two_factor(&settings, &name).await,
         Command::Sessions {
             command: SessionsCommand::List { name },
         } => list_sessions(&settings, &name).await,
@@ -259,6 +269,27 @@ async fn delete_user(settings: &Settings, name: &str) -> anyhow::Result<()> {
             deleted.events,
             if deleted.events == 1 { "" } else { "s" }
         ))
+    })
+    .await
+}
+
+async fn disable_two_factor(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let username = member_name(name)?;
+    let id = username.as_str();
+    with_store(settings, async |store| {
+        if data::find_member(store.pool(), id).await?.is_none() {
+            return Err(no_such_member(name));
+        }
+        let done = data::disable_two_factor(store.pool(), id, &ClientInfo::command_line()).await?;
+        if done {
+            report(format_args!(
+                "two-factor sign-in of {id} turned off; the password alone signs in now"
+            ))
+        } else {
+            report(format_args!(
+                "{id} had no two-factor sign-in; nothing changed"
+            ))
+        }
     })
     .await
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::Engine;
 
+use crate::domain::TotpKeys;
 use crate::web::TrustedProxies;
 use crate::web::{Frontend, SiteOrigin};
 
@@ -66,6 +67,15 @@ pub struct Settings {
     /// `PASSWORD_MIN_SCORE`: the lowest zxcvbn score (0–4) a new password may have; 0 turns
     /// the check off.
     pub password_min_score: u8,
+    /// `REMEMBER_FOR`: the idle and absolute timeout of a "keep me signed in" session; `None`
+    /// (`REMEMBER_FOR=0`) when the option is off.
+    pub remember_for: Option<Duration>,
+    /// `TOTP_KEY` (or the key derived from `SESSION_KEY`): seals two-factor secrets at rest.
+    pub totp_keys: TotpKeys,
+    /// Whether the TOTP key is random for this run (development without `SESSION_KEY` or
+    /// `TOTP_KEY`): a secret sealed now could not be opened after a restart, so enrolment is
+    /// refused.
+    pub totp_key_ephemeral: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -80,6 +90,8 @@ impl std::fmt::Debug for Settings {
             .field("max_sessions_per_member", &self.max_sessions_per_member)
             .field("frontend", &self.frontend)
             .field("metrics_bind", &self.metrics_bind)
+            .field("remember_for", &self.remember_for)
+            .field("totp_key_ephemeral", &self.totp_key_ephemeral)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +174,28 @@ impl Settings {
             }
             None => (Key::generate(), true),
         };
+        let derived = TotpKeys::derive_from_session_key(session_key.master());
+        let derived = TotpKeys::new([&derived[..]]).expect("a 32-byte key");
+        let (totp_keys, totp_key_ephemeral) = match get("TOTP_KEY") {
+            Some(list) => {
+                let materials = list
+                    .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                    .filter(|part| !part.is_empty())
+                    .map(|part| decode_base64("TOTP_KEY", part))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let keys = TotpKeys::new(materials.iter().map(Vec::as_slice))
+                    .map_err(|short| bad("TOTP_KEY", format!("a key of {short} after decoding")))?;
+                // Secrets sealed before TOTP_KEY was set (under the key derived from
+                // SESSION_KEY) still open, so setting it locks nobody out.
+                let keys = if session_key_generated {
+                    keys
+                } else {
+                    keys.with_openers(derived)
+                };
+                (keys, false)
+            }
+            None => (derived, session_key_generated),
+        };
         let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
             let text = get(name).unwrap_or_else(|| default.to_owned());
             let value = humantime::parse_duration(text.trim()).map_err(|e| {
@@ -184,6 +218,16 @@ impl Settings {
         let idle_timeout = duration("SESSION_IDLE_TIMEOUT", "30m")?;
         let absolute_timeout = duration("SESSION_ABSOLUTE_TIMEOUT", "12h")?;
         let touch_interval = duration("SESSION_TOUCH_INTERVAL", "60s")?;
+        let remember_for = match get("REMEMBER_FOR").as_deref().map(str::trim) {
+            Some("0") => None,
+            _ => Some(duration("REMEMBER_FOR", "30days")?),
+        };
+        if remember_for.is_some_and(|r| r <= touch_interval) {
+            return Err(bad(
+                "REMEMBER_FOR",
+                "must be longer than SESSION_TOUCH_INTERVAL (or 0 to turn the option off)",
+            ));
+        }
         if touch_interval >= idle_timeout {
             return Err(bad(
                 "SESSION_TOUCH_INTERVAL",
@@ -263,6 +307,9 @@ impl Settings {
             metrics_bind,
             log_filter,
             password_min_score,
+            remember_for,
+            totp_keys,
+            totp_key_ephemeral,
         })
     }
 
@@ -273,19 +320,7 @@ impl Settings {
 }
 
 fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    // Standard or URL-safe alphabet, with or without `=` padding: however the key was encoded.
-    let config =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
-    // `openssl rand -base64 64` wraps its output at 64 characters: the line breaks are not
-    // part of the key.
-    let encoded: String = encoded.split_ascii_whitespace().collect();
-    let bytes = standard
-        .decode(&encoded)
-        .or_else(|_| url_safe.decode(&encoded))
-        .map_err(|_| bad("SESSION_KEY", "not valid base64"))?;
+    let bytes = decode_base64("SESSION_KEY", encoded)?;
     Key::try_from(bytes.as_slice()).map_err(|_| {
         bad(
             "SESSION_KEY",
@@ -295,6 +330,23 @@ fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
             ),
         )
     })
+}
+
+/// The bytes of `encoded`, the value of `variable`, in base64 however it was written.
+fn decode_base64(variable: &'static str, encoded: &str) -> Result<Vec<u8>, ConfigError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    // Standard or URL-safe alphabet, with or without `=` padding: however the key was encoded.
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    // `openssl rand -base64 64` wraps its output at 64 characters: the line breaks are not
+    // part of the key.
+    let encoded: String = encoded.split_ascii_whitespace().collect();
+    standard
+        .decode(&encoded)
+        .or_else(|_| url_safe.decode(&encoded))
+        .map_err(|_| bad(variable, "not valid base64"))
 }
 
 #[cfg(test)]
@@ -323,6 +375,45 @@ mod tests {
         assert_eq!(s.metrics_bind, None);
         assert!(s.frontend.public_origin.is_none());
         assert!(s.frontend.trusted_proxies.is_empty());
+        assert_eq!(s.remember_for, Some(Duration::from_secs(30 * 24 * 3600)));
+        assert!(s.totp_key_ephemeral, "random SESSION_KEY, no TOTP_KEY");
+    }
+
+    #[test]
+    fn remember_for_and_totp_keys() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7_u8; 64]);
+        let s = settings(&[("SESSION_KEY", &key), ("REMEMBER_FOR", "0")]).expect("valid");
+        assert_eq!(s.remember_for, None, "0 turns the option off");
+        assert!(
+            !s.totp_key_ephemeral,
+            "derived from a SESSION_KEY that lasts"
+        );
+        let s = settings(&[("REMEMBER_FOR", "7days")]).expect("valid");
+        assert_eq!(s.remember_for, Some(Duration::from_secs(7 * 24 * 3600)));
+
+        // The key derived from SESSION_KEY keeps opening what it sealed once TOTP_KEY is set,
+        // and an old TOTP_KEY listed after the new one still opens its secrets.
+        let secret = crate::domain::TotpSecret::generate();
+        let derived = settings(&[("SESSION_KEY", &key)]).expect("valid").totp_keys;
+        let old = base64::engine::general_purpose::STANDARD.encode([1_u8; 32]);
+        let new = base64::engine::general_purpose::STANDARD.encode([2_u8; 48]);
+        let s = settings(&[("SESSION_KEY", &key), ("TOTP_KEY", &old)]).expect("valid");
+        assert!(!s.totp_key_ephemeral);
+        let sealed_derived = derived.seal(&secret, "ann");
+        let sealed_old = s.totp_keys.seal(&secret, "ann");
+        assert_eq!(
+            s.totp_keys.open(&sealed_derived, "ann"),
+            Some(secret.clone())
+        );
+        let both = format!("{new}, {old}");
+        let s = settings(&[("SESSION_KEY", &key), ("TOTP_KEY", &both)]).expect("valid");
+        assert_eq!(s.totp_keys.open(&sealed_old, "ann"), Some(secret.clone()));
+        assert!(!s.totp_keys.is_current(&sealed_old));
+        let s = settings(&[("TOTP_KEY", &new)]).expect("valid");
+        assert!(
+            !s.totp_key_ephemeral,
+            "a TOTP_KEY lasts even without SESSION_KEY"
+        );
     }
 
     #[test]
@@ -389,6 +480,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_variable() {
         let short = base64::engine::general_purpose::STANDARD.encode([7_u8; 32]);
+        let short_totp = base64::engine::general_purpose::STANDARD.encode([7_u8; 31]);
         for (var, value) in [
             ("APP_ENV", "staging"),
             ("BIND", "nowhere"),
@@ -413,6 +505,11 @@ mod tests {
             ("PUBLIC_ORIGIN", "https://portal.example.com:99999"),
             ("RUST_LOG", "[[[bad"),
             ("RUST_LOG", "info,member_portal=bogus"),
+            ("REMEMBER_FOR", "forever"),
+            ("REMEMBER_FOR", "401days"),
+            ("REMEMBER_FOR", "30s"),
+            ("TOTP_KEY", "%%%"),
+            ("TOTP_KEY", short_totp.as_str()),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

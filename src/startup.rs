@@ -1,5 +1,5 @@
 //! Building and running the server: pools, the session store, the middleware stack, and the
-//! background tasks. What the app serves is in [`crate::web::routes`].
+//! background tasks. What the app serves is in `crate::web::routes`.
 
 use std::net::TcpListener;
 
@@ -268,6 +268,11 @@ fn server(
             password_policy: PasswordPolicy::new(settings.password_min_score),
             max_sessions: settings.max_sessions_per_member,
             metrics: metrics.clone(),
+            absolute_timeout: settings.absolute_timeout,
+            remember_for: settings.remember_for,
+            totp_keys: settings.totp_keys.clone(),
+            totp_key_ephemeral: settings.totp_key_ephemeral,
+            secure_cookies: settings.secure_cookies(),
         });
         let timed_store = TimedStore::new(state.store.clone(), metrics.clone());
         let sessions = web::session_middleware(
@@ -276,8 +281,16 @@ fn server(
             settings.secure_cookies(),
             settings.idle_timeout,
         );
+        // actix-identity's deadline is one for all sessions: the longest one any session may
+        // have, a backstop. Each session's own (absolute timeout, or REMEMBER_FOR for a
+        // remembered one) is kept in the session and checked by `require_member`.
+        let longest = settings
+            .remember_for
+            .map_or(settings.absolute_timeout, |r| {
+                r.max(settings.absolute_timeout)
+            });
         let identity = IdentityMiddleware::builder()
-            .login_deadline(Some(settings.absolute_timeout))
+            .login_deadline(Some(longest))
             .visit_deadline(None)
             .build();
         let mut app = App::new()
@@ -290,8 +303,10 @@ fn server(
         if settings.metrics_bind.is_some() {
             app = app.app_data(metrics.clone());
         }
-        app.wrap(identity)
+        app.wrap(from_fn(web::mark_session_lifetime))
+            .wrap(identity)
             .wrap(sessions)
+            .wrap(from_fn(web::session_cookie_max_age))
             .wrap(from_fn(web::cap_sessions))
             .wrap(from_fn(web::error_pages))
             .wrap(web::security_headers())

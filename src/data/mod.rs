@@ -5,7 +5,8 @@
 //!   transactions, and [`DbError`] (the error policy for everything that touches MySQL);
 //! - `members`: members and their authors, password changes, revocations that go with them;
 //! - `events`: security events, the activity page's rows;
-//! - `throttle`: sign-in throttling per account name.
+//! - `throttle`: sign-in throttling per account name;
+//! - `two_factor`: two-factor secrets (sealed), the last used code step, recovery code hashes.
 //!
 //! Sessions themselves are the `actix-session-mysql` store's.
 //!
@@ -15,6 +16,7 @@ mod db;
 mod events;
 mod members;
 mod throttle;
+mod two_factor;
 
 pub use db::{
     create_database, migrate, on_new_database, ping, pool_opts, DbError, DEFAULT_POOL_MAX,
@@ -31,4 +33,9 @@ pub use members::{
 };
 pub use throttle::{
     clear_attempts, count_attempt, purge_stale_attempts, Attempt, FREE_ATTEMPTS, MAX_LOCK_SECS,
+};
+pub use two_factor::{
+    clear_code_attempts, count_code_attempt, disable_two_factor, enable_two_factor,
+    replace_recovery_codes, two_factor_secret, use_code_step, use_recovery_code, TwoFactor,
+    TwoFactorSecret,
 };

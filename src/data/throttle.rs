@@ -107,7 +107,7 @@ pub async fn clear_attempts(pool: &Pool, account: &str) -> Result<(), DbError> {
     .map(drop)
 }
 
-/// Delete the rows of account names that have been quiet for [`QUIET_SECS`] and are not
+/// Delete the rows of account names that have been quiet for `QUIET_SECS` and are not
 /// locked: they would start from zero anyway. Keeps the table from growing with every name an
 /// attacker tries. Returns how many rows were deleted.
 pub async fn purge_stale_attempts(pool: &Pool) -> Result<u64, DbError> {

@@ -299,7 +299,7 @@ impl FromRequest for ClientInfo {
     }
 }
 
-/// The [`ClientInfo`] of `req`: its client address ([`ClientIp`]) and bounded user agent.
+/// The `ClientInfo` of `req`: its client address (`ClientIp`) and bounded user agent.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
     let user_agent = req
         .headers()

@@ -147,6 +147,8 @@ pub async fn check_sign_in(
         return Ok(check);
     };
     match &check {
+        // With two-factor sign-in the sign-in is recorded when the second factor is given.
+        PasswordCheck::Accepted(member) if member.two_factor.is_on() => {}
         PasswordCheck::Accepted(member) => {
             data::record_event(&state.pool, &member.id, EventKind::SignIn, origin).await?;
         }

@@ -355,7 +355,7 @@ fn decode_component(raw: &[u8]) -> Option<String> {
     String::from_utf8(bytes.into_owned()).ok()
 }
 
-/// Registers the body limit that [`CsrfForm`] reads under.
+/// Registers the body limit that `CsrfForm` reads under.
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(FORM_LIMIT)
 }

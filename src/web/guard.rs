@@ -118,8 +118,9 @@ fn is_plain_error<B>(response: &ServiceResponse<B>) -> bool {
 
 /// The signed-in member of `req`, from the session's snapshot while it is younger than the
 /// re-check interval, else from the member row (which also refreshes the snapshot). A session
-/// whose member is gone, whose password stamp no longer matches, or that lacks its CSRF token
-/// is ended.
+/// whose member is gone, whose password stamp no longer matches, that lacks its CSRF token or
+/// is past its absolute deadline is ended. A half signed-in session (second factor due) has no
+/// identity: it is anonymous here.
 async fn check_member(req: &HttpRequest) -> Result<Option<CurrentMember>, AppError> {
     let Ok(identity) = Identity::extract(req).await else {
         return Ok(None);
@@ -137,6 +138,11 @@ async fn check_member(req: &HttpRequest) -> Result<Option<CurrentMember>, AppErr
         identity.logout();
         return Ok(None);
     };
+    if session.past_deadline(now) {
+        // Its absolute timeout (a remembered session's is REMEMBER_FOR) has passed.
+        identity.logout();
+        return Ok(None);
+    }
     if snapshot.age < state.member_recheck {
         return Ok(Some(CurrentMember {
             member: snapshot.member,

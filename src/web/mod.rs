@@ -35,5 +35,8 @@ pub use errors::{AppError, RETRY_AFTER_SECS};
 pub use ip_limit::SignInIpLimit;
 pub use middleware::{error_pages, security_headers};
 pub use routes::{configure, BAD_CREDENTIALS};
-pub use session::{cap_sessions, client_of, session_middleware, TypedSession, SESSION_COOKIE};
+pub use session::{
+    cap_sessions, client_of, mark_session_lifetime, session_cookie_max_age, session_middleware,
+    Lifetime, TypedSession, SECOND_FACTOR_WINDOW, SESSION_COOKIE,
+};
 pub use state::AppState;

@@ -6,10 +6,11 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
-use crate::domain::{Hasher, PasswordPolicy};
+use crate::domain::{Hasher, PasswordPolicy, TotpKeys};
 use crate::telemetry::Metrics;
 use crate::web::credentials::AccountGate;
 use crate::web::ip_limit::SignInIpLimit;
+use crate::web::session::Lifetime;
 
 /// What handlers share. One per worker: `pool` and `store` belong to the worker's runtime
 /// (`mysql_async` pools must not cross tokio runtimes).
@@ -35,6 +36,27 @@ pub struct AppState {
     pub max_sessions: u32,
     /// The app's metrics (sign-in outcomes are counted by the handler).
     pub metrics: Metrics,
+    /// `SESSION_ABSOLUTE_TIMEOUT`.
+    pub absolute_timeout: Duration,
+    /// `REMEMBER_FOR`; `None` when "keep me signed in" is off.
+    pub remember_for: Option<Duration>,
+    /// Seals and opens two-factor secrets.
+    pub totp_keys: TotpKeys,
+    /// Whether the TOTP key is random for this run (then enrolment is refused).
+    pub totp_key_ephemeral: bool,
+    /// Whether cookies are `Secure` (production).
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    /// The lifetime of a session signed in now, with "keep me signed in" ticked or not (ticked
+    /// counts only while the option is on).
+    pub fn lifetime(&self, remember: bool) -> Lifetime {
+        match self.remember_for {
+            Some(ttl) if remember => Lifetime::Remembered(ttl),
+            _ => Lifetime::Browser(self.absolute_timeout),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {

@@ -42,6 +42,98 @@ pub struct LoginPage {
     pub username: String,
     pub next: String,
     pub error: Option<String>,
+    /// A one-time message (the account was deleted).
+    pub notice: Option<&'static str>,
+    /// How long "keep me signed in" keeps one signed in, in words; `None`: not offered.
+    pub remember_for: Option<String>,
+}
+
+/// `GET /login/two-factor` and its re-renders: the second step of a sign-in.
+#[derive(Debug, Template)]
+#[template(path = "login_two_factor.html")]
+pub struct SecondFactorPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub remember_for: Option<String>,
+    /// Whether "keep me signed in" is ticked.
+    pub remember: bool,
+    pub error: Option<String>,
+}
+
+/// `GET /account/two-factor`: whether two-factor sign-in is on, and its forms.
+#[derive(Debug, Template)]
+#[template(path = "two_factor.html")]
+pub struct TwoFactorPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub on: bool,
+    pub recovery_codes: u32,
+    /// The TOTP key is random for this run: enrolment is refused, and the page says why.
+    pub key_ephemeral: bool,
+    pub flash: Option<String>,
+    pub error: Option<String>,
+}
+
+/// `POST /account/two-factor/setup` and a wrong code at `…/enable`: the QR code and the secret.
+#[derive(Template)]
+#[template(path = "two_factor_setup.html")]
+pub struct TwoFactorSetupPage {
+    pub layout: Layout,
+    pub csrf: String,
+    /// The QR code, an inline `<svg>` drawn on the server.
+    pub qr_svg: String,
+    /// The secret in base32, for typing in.
+    pub secret: String,
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for TwoFactorSetupPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TwoFactorSetupPage")
+    }
+}
+
+/// Recovery codes, shown once (after enabling, or replacing them).
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub layout: Layout,
+    pub codes: Vec<String>,
+    /// Whether two-factor sign-in was just turned on (else the codes were replaced).
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for RecoveryCodesPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCodesPage")
+    }
+}
+
+/// `GET /account/delete` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub error: Option<String>,
+}
+
+/// `d` in words for people: "30 days", "12 hours", "90 minutes".
+pub fn in_words(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }
 
 /// `GET /register` and its re-renders.
@@ -64,6 +156,8 @@ pub struct HomePage {
     pub name: String,
     pub profile: Option<String>,
     pub flash: Option<String>,
+    /// Recovery codes left, when two-factor sign-in is on and fewer than three are.
+    pub few_recovery_codes: Option<u32>,
 }
 
 /// `GET /account/password` and its re-renders.
@@ -87,6 +181,8 @@ pub struct SessionView {
     pub created: String,
     pub last_seen: String,
     pub current: bool,
+    /// "Keep me signed in": how long it lasts, in words.
+    pub remembered: Option<String>,
 }
 
 /// `GET /sessions`.
@@ -185,5 +281,18 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
                 .content_type("text/plain; charset=utf-8")
                 .body("Something went wrong.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_in_words() {
+        use std::time::Duration;
+        assert_eq!(super::in_words(Duration::from_secs(30 * 86_400)), "30 days");
+        assert_eq!(super::in_words(Duration::from_secs(86_400)), "1 day");
+        assert_eq!(super::in_words(Duration::from_secs(36 * 3_600)), "36 hours");
+        assert_eq!(super::in_words(Duration::from_secs(90 * 60)), "90 minutes");
+        assert_eq!(super::in_words(Duration::from_secs(61)), "61 seconds");
     }
 }

@@ -1,6 +1,8 @@
 //! Browser test: real headless Chromium driven through chromedriver (WebDriver), against the
 //! real server on a random port and a fresh database. Registers, signs out, signs in, edits the
-//! profile, reads the activity page, and takes screenshots of the main pages.
+//! profile, reads the activity page, and takes screenshots of the main pages; enrols in
+//! two-factor sign-in (reading the secret from the page, computing codes as an authenticator
+//! app does), signs in with a code and "keep me signed in", and closes the account.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install chromium
 //! chromium-driver`); without them the test fails, it never skips. Screenshots go to
@@ -10,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::two_factor::code;
 use test_support::{spawn_app, Chromium};
 
 const DESKTOP: (u32, u32) = (1280, 900);
@@ -152,6 +155,88 @@ async fn register_sign_out_sign_in_in_a_real_browser() {
         started.elapsed(),
         shots.dir.display()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_factor_sign_in_in_a_real_browser() {
+    let shots = Screenshots::new();
+    let app = spawn_app().await;
+    let browser = Chromium::start(DESKTOP).await;
+    let (user, password) = ("grace.h", "compiler of the a-0 system");
+    browser.goto(&app.url("/register")).await;
+    browser.type_into("#username", user).await;
+    browser.type_into("#name", "Grace Hopper").await;
+    browser.type_into("#password", password).await;
+    browser.type_into("#password_confirm", password).await;
+    browser
+        .click("form[action='/register'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+
+    // Enrolment: the password, then the QR code and the secret.
+    browser.click("nav a[href='/account/two-factor']").await;
+    browser.wait_for_url(&app.url("/account/two-factor")).await;
+    assert!(browser.text("[data-two-factor]").await.contains("Off"));
+    shots.take(&browser, "two-factor-off-desktop").await;
+    browser.type_into("#setup_password", password).await;
+    browser
+        .click("form[action='/account/two-factor/setup'] button")
+        .await;
+    browser.wait_for(".qr svg").await;
+    let secret = browser.text("[data-totp-secret]").await;
+    assert_eq!(secret.len(), 32);
+    shots.take(&browser, "two-factor-setup-desktop").await;
+    browser.type_into("#code", &code(&secret, 0)).await;
+    browser
+        .click("form[action='/account/two-factor/enable'] button")
+        .await;
+    browser.wait_for("[data-recovery-code]").await;
+    assert_eq!(browser.text("h1").await, "Two-factor sign-in is on");
+    shots.take(&browser, "recovery-codes-desktop").await;
+
+    // Sign out, sign in: the password, "keep me signed in", then a code.
+    browser.goto(&app.url("/")).await;
+    browser.click("header form[action='/logout'] button").await;
+    browser.wait_for_url(&app.url("/login")).await;
+    browser.type_into("#username", user).await;
+    browser.type_into("#password", password).await;
+    browser.click("input[name=remember]").await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/login/two-factor")).await;
+    assert_eq!(
+        browser.property("input[name=remember]", "checked").await,
+        "true"
+    );
+    shots.take(&browser, "login-two-factor-desktop").await;
+    browser.type_into("#code", &code(&secret, 1)).await;
+    browser
+        .click("form[action='/login/two-factor'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+    assert_eq!(browser.text("h1").await, "Welcome, Grace Hopper");
+    let sid = browser.cookie("sid").await.expect("signed in");
+    assert!(sid.expires().is_some(), "kept signed in: {sid}");
+
+    // The devices page marks this device as kept signed in; the account can be closed.
+    browser.goto(&app.url("/sessions")).await;
+    assert!(browser
+        .text(".device.current [data-remembered]")
+        .await
+        .contains("30 days"));
+    browser.goto(&app.url("/account/delete")).await;
+    assert_eq!(browser.text("h1").await, "Close your account");
+    shots.take(&browser, "delete-account-desktop").await;
+    browser.type_into("#current_password", password).await;
+    browser.click("form[action='/account/delete'] button").await;
+    browser.wait_for_url(&app.url("/login")).await;
+    assert!(browser
+        .text("p.alert.success")
+        .await
+        .contains("has been deleted"));
+    assert!(browser.cookie("sid").await.is_none());
+    browser.quit().await;
 }
 
 /// Where screenshots go, by name.

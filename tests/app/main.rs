@@ -26,12 +26,15 @@ mod throttling;
 // The app as a whole: cost, failures, operations, a real browser.
 mod browser;
 mod cli;
+mod delete;
 mod first_start;
 mod memory;
 mod metrics;
 mod outage;
 mod refused;
+mod remember;
 mod round_trips;
+mod two_factor;
 
 /// The binary under test, as Cargo built it for this test run.
 const BIN: &str = env!("CARGO_BIN_EXE_member-portal");

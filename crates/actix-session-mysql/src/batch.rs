@@ -29,6 +29,8 @@ pub(crate) struct LoadedRow {
     pub(crate) data: Vec<u8>,
     /// Microseconds since the row was last touched (server clock).
     pub(crate) age_us: i64,
+    /// The session's own TTL in seconds, if it has one.
+    pub(crate) ttl: Option<i64>,
 }
 
 /// Where a queued load gets its answer.

@@ -49,6 +49,7 @@ impl MySqlSessionStoreBuilder {
                 cleanup_interval: Duration::from_secs(15 * 60),
                 cleanup_batch_size: 1_000,
                 user_id_key: "actix_identity.user_id".to_owned(),
+                ttl_key: crate::TTL_KEY.to_owned(),
                 operation_timeout: Duration::from_secs(3),
                 key_generator: generate_key,
                 causal_reads: true,
@@ -98,6 +99,15 @@ impl MySqlSessionStoreBuilder {
         self
     }
 
+    /// The state key whose value, a whole number of seconds, is a session's own TTL (default
+    /// [`TTL_KEY`](crate::TTL_KEY)). A session whose state has it lives that long after each
+    /// write and touch, whatever TTL actix-session passes; one without it gets actix-session's.
+    /// See [per-session TTLs](crate#per-session-ttls).
+    pub fn ttl_key(mut self, key: impl Into<String>) -> Self {
+        self.settings.ttl_key = key.into();
+        self
+    }
+
     /// The longest any one operation may take, waiting for a pooled connection included
     /// (default 3 s). Past it the operation fails with [`StoreError::Timeout`].
     ///
@@ -135,7 +145,8 @@ impl MySqlSessionStoreBuilder {
     }
 
     /// Validate the options, open the pool (for a URL) and, unless turned off, create the
-    /// table if it is missing.
+    /// table if it is missing (and add the `ttl_seconds` column to a table created before it
+    /// existed).
     pub async fn build(self) -> Result<MySqlSessionStore, BuildError> {
         let settings = self.settings;
         if !valid_table_name(&settings.table) {

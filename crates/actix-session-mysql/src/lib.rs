@@ -21,3 +21,8 @@ pub use error::{BuildError, StoreError};
 pub use id::{InvalidHandle, SessionHandle};
 pub use record::SessionRecord;
 pub use store::MySqlSessionStore;
+
+/// The state key a session's own TTL is read from, in whole seconds, unless the builder names
+/// another ([`ttl_key`](MySqlSessionStoreBuilder::ttl_key)). See
+/// [per-session TTLs](crate#per-session-ttls).
+pub const TTL_KEY: &str = "actix_session_mysql.ttl";

@@ -32,6 +32,9 @@ pub struct SessionRecord {
     pub last_seen_at: OffsetDateTime,
     /// When the session expires unless it is used again.
     pub expires_at: OffsetDateTime,
+    /// The session's own TTL, if its state asked for one (see
+    /// [`ttl_key`](crate::MySqlSessionStoreBuilder::ttl_key)); `None` for the default TTL.
+    pub ttl: Option<std::time::Duration>,
     /// The state as actix-session 0.11 stores it (values JSON-encoded); `None` if the stored
     /// state is corrupt.
     state: Option<HashMap<String, String>>,
@@ -45,6 +48,7 @@ impl fmt::Debug for SessionRecord {
             .field("created_at", &self.created_at)
             .field("last_seen_at", &self.last_seen_at)
             .field("expires_at", &self.expires_at)
+            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +68,8 @@ impl SessionRecord {
             created_at: utc(take(&mut row, 2, OP, "created_at")?),
             last_seen_at: utc(take(&mut row, 3, OP, "last_seen_at")?),
             expires_at: utc(take(&mut row, 4, OP, "expires_at")?),
+            ttl: take::<Option<u64>>(&mut row, 5, OP, "ttl_seconds")?
+                .map(std::time::Duration::from_secs),
             state: serde_json::from_slice(&data).ok(),
         })
     }

@@ -11,6 +11,7 @@ pub(crate) struct Settings {
     pub(crate) cleanup_interval: Duration,
     pub(crate) cleanup_batch_size: u32,
     pub(crate) user_id_key: String,
+    pub(crate) ttl_key: String,
     pub(crate) operation_timeout: Duration,
     pub(crate) key_generator: fn() -> SessionKey,
     pub(crate) causal_reads: bool,

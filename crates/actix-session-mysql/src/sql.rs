@@ -31,9 +31,18 @@ pub(crate) fn take<T: mysql_async::prelude::FromValue>(
 /// Width of the `user_id` column, in bytes.
 pub(crate) const USER_ID_MAX: usize = 255;
 
+/// The `ttl_seconds` column: a session's own TTL, `NULL` for the one actix-session passes. One
+/// definition for the table and for adding it to a table created before it existed.
+pub(crate) const TTL_COLUMN: &str = "ttl_seconds INT UNSIGNED NULL";
+
+/// MySQL's and MariaDB's "Duplicate column name": another instance added it first.
+pub(crate) const ER_DUP_FIELDNAME: u16 = 1060;
+
 #[derive(Debug)]
 pub(crate) struct Queries {
     pub(crate) create_table: String,
+    pub(crate) has_ttl_column: String,
+    pub(crate) add_ttl_column: String,
     /// One per [`BATCH_SIZES`] entry.
     pub(crate) load: [String; BATCH_SIZES.len()],
     /// One per [`BATCH_SIZES`] entry.
@@ -66,6 +75,7 @@ impl Queries {
                     expires_at DATETIME(6) NOT NULL,
                     created_at DATETIME(6) NOT NULL,
                     last_seen_at DATETIME(6) NOT NULL,
+                    {TTL_COLUMN},
                     PRIMARY KEY (id),
                     KEY {idx_user} (user_id),
                     KEY {idx_expires} (expires_at)
@@ -73,6 +83,13 @@ impl Queries {
                 idx_user = format_args!("`{table}_user_id`"),
                 idx_expires = format_args!("`{table}_expires_at`"),
             ),
+            // A table created before sessions had TTLs of their own lacks the column; it is
+            // added last, which both servers do in place without copying the table.
+            has_ttl_column: "SELECT COUNT(*) FROM information_schema.COLUMNS
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?
+                   AND COLUMN_NAME = 'ttl_seconds'"
+                .to_owned(),
+            add_ttl_column: format!("ALTER TABLE {t} ADD COLUMN {TTL_COLUMN}"),
             // A batch of sessions (see `crate::batch`), each row with its id. The age of
             // `last_seen_at` lets `update_ttl` skip writes without asking again.
             load: BATCH_SIZES.map(|n| load(&t, n)),
@@ -81,21 +98,23 @@ impl Queries {
             load_causal: BATCH_SIZES
                 .map(|n| format!("SET STATEMENT wsrep_sync_wait = 1 FOR {}", load(&t, n))),
             insert: format!(
-                "INSERT INTO {t} (id, user_id, data, expires_at, created_at, last_seen_at)
+                "INSERT INTO {t}
+                    (id, user_id, data, expires_at, created_at, last_seen_at, ttl_seconds)
                  VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
-                         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+                         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)"
             ),
             // Only a live row is updated: a deleted or expired session stays dead.
             update: format!(
-                "UPDATE {t} SET user_id = ?, data = ?,
+                "UPDATE {t} SET user_id = ?, data = ?, ttl_seconds = ?,
                     expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
                     last_seen_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)"
             ),
             // The `last_seen_at` guard keeps the throttle correct across app instances, whose
-            // in-memory caches know nothing of each other.
+            // in-memory caches know nothing of each other. A session with a TTL of its own
+            // keeps it: the TTL actix-session passes is only the default.
             touch: format!(
-                "UPDATE {t} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
+                "UPDATE {t} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL COALESCE(ttl_seconds, ?) SECOND,
                     last_seen_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND expires_at > UTC_TIMESTAMP(6)
                    AND last_seen_at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND"
@@ -108,7 +127,7 @@ impl Queries {
             ),
             count_live: format!("SELECT COUNT(*) FROM {t} WHERE expires_at > UTC_TIMESTAMP(6)"),
             list_user: format!(
-                "SELECT id, data, created_at, last_seen_at, expires_at FROM {t}
+                "SELECT id, data, created_at, last_seen_at, expires_at, ttl_seconds FROM {t}
                  WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)
                  ORDER BY last_seen_at DESC"
             ),
@@ -134,7 +153,7 @@ impl Queries {
 fn load(table: &str, n: usize) -> String {
     let ids = vec!["?"; n].join(", ");
     format!(
-        "SELECT id, data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6))
+        "SELECT id, data, TIMESTAMPDIFF(MICROSECOND, last_seen_at, UTC_TIMESTAMP(6)), ttl_seconds
          FROM {table} WHERE id IN ({ids}) AND expires_at > UTC_TIMESTAMP(6)"
     )
 }

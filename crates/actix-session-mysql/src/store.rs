@@ -18,7 +18,7 @@ use crate::id::{SessionHandle, SessionId};
 use crate::record::SessionRecord;
 use crate::retry::{self, not_committed, Replay};
 use crate::settings::Settings;
-use crate::sql::{take, Queries, USER_ID_MAX};
+use crate::sql::{take, Queries, ER_DUP_FIELDNAME, USER_ID_MAX};
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -128,12 +128,24 @@ impl MySqlSessionStore {
         self.inner.settings.cleanup_interval
     }
 
-    /// Create the session table if it does not exist. [`MySqlSessionStoreBuilder::build`](crate::MySqlSessionStoreBuilder::build) does
+    /// Create the session table if it does not exist, and add the `ttl_seconds` column to a
+    /// table created before it existed (per-session TTLs). [`MySqlSessionStoreBuilder::build`](crate::MySqlSessionStoreBuilder::build) does
     /// this unless told not to; call it yourself from a migration command if you turned it off.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        let sql = &self.inner.queries.create_table;
-        self.run("create_table", Replay::Idempotent, |mut conn| async move {
-            conn.query_drop(sql).await
+        const OP: &str = "create_table";
+        let queries = &self.inner.queries;
+        let table = self.table_name();
+        self.run(OP, Replay::Idempotent, |mut conn| async move {
+            conn.query_drop(&queries.create_table).await?;
+            let present: Option<u64> = conn.exec_first(&queries.has_ttl_column, (table,)).await?;
+            if present == Some(0) {
+                match conn.query_drop(&queries.add_ttl_column).await {
+                    Err(mysql_async::Error::Server(e)) if e.code == ER_DUP_FIELDNAME => {}
+                    done => done?,
+                }
+                tracing::info!(table, "added the ttl_seconds column (per-session TTLs)");
+            }
+            Ok(())
         })
         .await
     }
@@ -401,6 +413,19 @@ impl MySqlSessionStore {
         Ok(Some(plain))
     }
 
+    /// The session's own TTL in `state` (the builder's `ttl_key`), in whole seconds within the
+    /// bounds of [`ttl_seconds`]; `None` when absent or not a number.
+    fn own_ttl_of(&self, state: &HashMap<String, String>) -> Option<i64> {
+        let raw = state.get(&self.inner.settings.ttl_key)?;
+        match serde_json::from_str::<i64>(raw) {
+            Ok(secs) => Some(secs.clamp(1, MAX_TTL_SECONDS)),
+            Err(_) => {
+                tracing::debug!("the session's TTL key does not hold whole seconds: ignored");
+                None
+            }
+        }
+    }
+
     async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
         let id = SessionId::of(key);
         let row = if self.inner.settings.coalesce_loads {
@@ -418,13 +443,13 @@ impl MySqlSessionStore {
         } else {
             self.load_rows(&[id]).await?.remove(&id)
         };
-        let Some(LoadedRow { data, age_us }) = row else {
+        let Some(LoadedRow { data, age_us, ttl }) = row else {
             return Ok(None);
         };
         let age = Duration::from_micros(age_us.max(0).unsigned_abs());
         self.inner
             .touch
-            .loaded(id, age, self.inner.settings.touch_interval);
+            .loaded(id, age, ttl, self.inner.settings.touch_interval);
         // Invalid UTF-8 is corrupt state, like invalid JSON.
         Ok(Some(String::from_utf8(data).unwrap_or_default()))
     }
@@ -512,7 +537,8 @@ impl MySqlSessionStore {
                 })?;
                 let data = take(&mut row, 1, OP, "data")?;
                 let age_us = take(&mut row, 2, OP, "last_seen_at")?;
-                Ok((id, LoadedRow { data, age_us }))
+                let ttl = take::<Option<i64>>(&mut row, 3, OP, "ttl_seconds")?;
+                Ok((id, LoadedRow { data, age_us, ttl }))
             })
             .collect()
     }
@@ -523,6 +549,8 @@ impl MySqlSessionStore {
         ttl: i64,
     ) -> Result<SessionKey, StoreError> {
         let user_id = self.user_id_of(state)?;
+        let own_ttl = self.own_ttl_of(state);
+        let ttl = own_ttl.unwrap_or(ttl);
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.insert;
         let (user_id, data) = (&user_id, &data);
@@ -532,7 +560,7 @@ impl MySqlSessionStore {
             let inserted = self
                 // Not repeated after a broken connection: it may have committed.
                 .run("save", Replay::NotTwice, |mut conn| async move {
-                    conn.exec_drop(sql, (&id.as_bytes()[..], user_id, data, ttl))
+                    conn.exec_drop(sql, (&id.as_bytes()[..], user_id, data, ttl, own_ttl))
                         .await
                 })
                 .await;
@@ -560,6 +588,8 @@ impl MySqlSessionStore {
     ) -> Result<(), StoreError> {
         let id = SessionId::of(key);
         let user_id = self.user_id_of(state)?;
+        let own_ttl = self.own_ttl_of(state);
+        let ttl = own_ttl.unwrap_or(ttl);
         let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.update;
         let (user_id, data) = (&user_id, &data);
@@ -567,12 +597,12 @@ impl MySqlSessionStore {
             // Setting the same state twice is setting it once; a row deleted in between stays
             // deleted (the statement matches only a live row).
             .run("update", Replay::Idempotent, |mut conn| async move {
-                conn.exec_drop(sql, (user_id, data, ttl, &id.as_bytes()[..]))
+                conn.exec_drop(sql, (user_id, data, own_ttl, ttl, &id.as_bytes()[..]))
                     .await?;
                 Ok((conn.affected_rows(), conn.opts().client_found_rows()))
             })
             .await?;
-        self.inner.touch.touched(id);
+        self.inner.touch.touched(id, own_ttl);
         // Without CLIENT_FOUND_ROWS the count is of *changed* rows, and 0 could mean "same
         // values"; only a matched-rows count proves the row is gone. (The statement always
         // moves `last_seen_at`, so this is about honesty, not about correctness.)
@@ -582,9 +612,14 @@ impl MySqlSessionStore {
         Ok(())
     }
 
+    /// Push the expiry of `key`'s session forward by its own TTL, or by `ttl` (actix-session's)
+    /// when it has none: the statement picks, so a TTL of its own is kept whichever instance
+    /// touches it.
     async fn touch(&self, key: &SessionKey, ttl: i64) -> Result<(), StoreError> {
         let id = SessionId::of(key);
-        let interval = touch_interval_for(self.inner.settings.touch_interval, ttl);
+        let own_ttl = self.inner.touch.ttl_of(&id);
+        let interval =
+            touch_interval_for(self.inner.settings.touch_interval, own_ttl.unwrap_or(ttl));
         if self.inner.touch.is_fresh(&id, interval) {
             return Ok(());
         }
@@ -596,7 +631,7 @@ impl MySqlSessionStore {
                 .await
         })
         .await?;
-        self.inner.touch.touched(id);
+        self.inner.touch.touched(id, own_ttl);
         Ok(())
     }
 

@@ -53,6 +53,20 @@ impl TestApp {
         Self::start(database_url, |_| {}, pool, Some(db)).await
     }
 
+    /// The app on `database_url` with the test's own changes to the test default settings
+    /// (several instances on one database, say); `db`, if given, is dropped with it.
+    pub async fn spawn_with(
+        database_url: &str,
+        configure: impl FnOnce(&mut Settings),
+        db: Option<TestDatabase>,
+    ) -> Self {
+        let pool = match &db {
+            Some(db) => db.pool(),
+            None => Pool::new(Opts::from_url(database_url).unwrap()),
+        };
+        Self::start(database_url, configure, pool, db).await
+    }
+
     /// The app on a database server the test runs itself (the database is created at start;
     /// it goes with the server).
     pub async fn spawn_on(database_url: &str) -> Self {

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
+use crate::data::TwoFactor;
 use crate::web::guard::CurrentMember;
 use crate::web::session::TypedSession;
 use crate::web::templates::{render, HomePage, Layout};
@@ -10,6 +11,11 @@ use crate::web::templates::{render, HomePage, Layout};
 /// The member's home page.
 pub async fn page(current: CurrentMember, session: TypedSession) -> HttpResponse {
     let CurrentMember { member, csrf } = current;
+    // From the session's snapshot: the page still costs one round trip.
+    let few_recovery_codes = match member.two_factor {
+        TwoFactor::On { recovery_codes } if recovery_codes < 3 => Some(recovery_codes),
+        _ => None,
+    };
     render(
         StatusCode::OK,
         &HomePage {
@@ -18,6 +24,7 @@ pub async fn page(current: CurrentMember, session: TypedSession) -> HttpResponse
             name: member.name,
             profile: member.profile,
             flash: session.take_flash(),
+            few_recovery_codes,
         },
     )
 }

@@ -12,11 +12,11 @@ use crate::web::client::ClientIp;
 use crate::web::credentials::{check_sign_in, PasswordCheck};
 use crate::web::csrf::{CsrfSigner, PublicForm};
 use crate::web::errors::AppError;
-use crate::web::session::TypedSession;
+use crate::web::session::{farewell, remove_farewell, TypedSession};
 use crate::web::state::AppState;
-use crate::web::templates::{Layout, LoginPage};
+use crate::web::templates::{in_words, Layout, LoginPage};
 
-use super::{anonymous_form, see_other, with_retry_after};
+use super::{anonymous_form, finish_sign_in, see_other, ticked, with_retry_after};
 
 /// The one message for every failed sign-in: it never says whether the account exists.
 pub const BAD_CREDENTIALS: &str = "That username and password do not match.";
@@ -32,6 +32,7 @@ pub async fn form(
     identity: Option<Identity>,
     query: Option<web::Query<LoginQuery>>,
     signer: web::Data<CsrfSigner>,
+    state: web::Data<AppState>,
 ) -> HttpResponse {
     if identity.is_some() {
         return see_other("/");
@@ -39,23 +40,53 @@ pub async fn form(
     // A query that does not parse (`next` twice, bad escapes) is a `next` that is no local
     // path: the form still shows, and leads to `/`.
     let next = safe_next(query.as_ref().and_then(|q| q.next.as_deref()));
-    page(&req, &signer, StatusCode::OK, String::new(), next, None)
+    let Some(notice) = farewell(&req) else {
+        return page(
+            &req,
+            &signer,
+            &state,
+            StatusCode::OK,
+            String::new(),
+            next,
+            None,
+        );
+    };
+    let response = anonymous_form(&req, &signer, StatusCode::OK, |csrf| LoginPage {
+        notice: Some(notice),
+        ..login_page(&state, csrf, String::new(), next, None)
+    });
+    remove_farewell(response)
 }
 
-fn page(
-    req: &HttpRequest,
-    signer: &CsrfSigner,
-    status: StatusCode,
+fn login_page(
+    state: &AppState,
+    csrf: String,
     username: String,
     next: String,
     error: Option<String>,
-) -> HttpResponse {
-    anonymous_form(req, signer, status, |csrf| LoginPage {
+) -> LoginPage {
+    LoginPage {
         layout: Layout::default(),
         csrf,
         username,
         next,
         error,
+        notice: None,
+        remember_for: state.remember_for.map(in_words),
+    }
+}
+
+fn page(
+    req: &HttpRequest,
+    signer: &CsrfSigner,
+    state: &AppState,
+    status: StatusCode,
+    username: String,
+    next: String,
+    error: Option<String>,
+) -> HttpResponse {
+    anonymous_form(req, signer, status, |csrf| {
+        login_page(state, csrf, username, next, error)
     })
 }
 
@@ -66,9 +97,13 @@ pub struct SignInForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// "Keep me signed in" (`1` when ticked; absent when not).
+    #[serde(default)]
+    remember: String,
 }
 
-/// Sign in: the throttled password check, then a brand-new session.
+/// Sign in: the throttled password check, then a brand-new session — or, for a member with
+/// two-factor sign-in, a half signed-in one that waits for the code (`/login/two-factor`).
 pub async fn submit(
     req: HttpRequest,
     form: PublicForm<SignInForm>,
@@ -82,12 +117,15 @@ pub async fn submit(
         username: raw_username,
         password,
         next,
+        remember,
     } = form.into_inner();
     let next = safe_next(Some(&next));
+    let remember = ticked(&remember);
     let reject = |status: StatusCode| {
         page(
             &req,
             &signer,
+            &state,
             status,
             raw_username.trim().to_owned(),
             next.clone(),
@@ -98,12 +136,14 @@ pub async fn submit(
     let account = Username::parse(&raw_username).ok();
     let account = account.as_ref().map(Username::as_str);
     match check_sign_in(&state, client.0, account, &password, &origin).await? {
+        PasswordCheck::Accepted(member) if member.two_factor.is_on() => {
+            // Half signed in: no identity yet, nothing signed-in pages would accept; the
+            // session cap and the `signin` event wait for the second factor.
+            session.begin_second_factor(&member.id, &next, remember)?;
+            Ok(see_other("/login/two-factor"))
+        }
         PasswordCheck::Accepted(member) => {
-            // The cap (MAX_SESSIONS_PER_MEMBER) is applied once the new row is in: see
-            // `cap_sessions`.
-            session.sign_in(&req, &member)?;
-            state.metrics.sign_in(SignIn::Success);
-            Ok(see_other(&next))
+            finish_sign_in(&req, &session, &state, &member, remember, &next).await
         }
         PasswordCheck::Rejected => {
             state.metrics.sign_in(SignIn::Failure);

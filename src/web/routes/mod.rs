@@ -6,6 +6,7 @@
 mod account;
 mod activity;
 mod assets;
+mod delete;
 mod health;
 mod home;
 mod login;
@@ -14,6 +15,7 @@ mod not_found;
 mod profile;
 mod register;
 mod sessions;
+mod two_factor;
 
 pub use login::BAD_CREDENTIALS;
 
@@ -21,12 +23,20 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::from_fn;
 use actix_web::{guard, web, HttpRequest, HttpResponse, Resource, Route};
 use askama::Template;
+use serde::Deserialize;
 
+use crate::data::Member;
+use crate::telemetry::SignIn;
+use crate::web::client::ClientIp;
+use crate::web::credentials::{check_password, PasswordCheck};
 use crate::web::csrf::CsrfSigner;
+use crate::web::errors::AppError;
 use crate::web::guard::require_member;
+use crate::web::session::TypedSession;
+use crate::web::state::AppState;
 use crate::web::templates::render;
 
-/// The route table: public routes, then every signed-in page, each behind [`require_member`].
+/// The route table: public routes, then every signed-in page, each behind `require_member`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", read().to(health::check))
         .route("/static/style.css", read().to(assets::style))
@@ -39,6 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/register")
                 .route(read().to(register::form))
                 .post(register::submit),
+        )
+        .service(
+            web::resource("/login/two-factor")
+                .route(read().to(two_factor::step_form))
+                .post(two_factor::step_submit),
         )
         .service(web::resource("/logout").post(logout::submit));
     // One guard for the whole list: a page added here cannot be reached without it.
@@ -62,7 +77,79 @@ fn member_pages() -> Vec<Resource> {
         web::resource("/sessions").route(read().to(sessions::list)),
         web::resource("/sessions/revoke").post(sessions::revoke),
         web::resource("/sessions/revoke-others").post(sessions::revoke_others),
+        web::resource("/account/two-factor").route(read().to(two_factor::overview)),
+        web::resource("/account/two-factor/setup").post(two_factor::setup),
+        web::resource("/account/two-factor/enable").post(two_factor::enable),
+        web::resource("/account/two-factor/disable").post(two_factor::disable),
+        web::resource("/account/two-factor/recovery-codes").post(two_factor::replace_codes),
+        web::resource("/account/delete")
+            .route(read().to(delete::form))
+            .post(delete::submit),
     ]
+}
+
+/// A form of one field, the current password: confirming a change to the account.
+#[derive(Deserialize)]
+pub struct CurrentPasswordForm {
+    current_password: String,
+}
+
+/// Check the signed-in member's current password, throttled like sign-in. `Ok(None)`: right;
+/// `Ok(Some(page))`: the page to answer instead, made by `refused` with 422 and the message for
+/// a wrong password, or 429 (and `Retry-After`) when throttled.
+pub async fn confirm_password(
+    req: &HttpRequest,
+    state: &AppState,
+    member: &str,
+    password: &str,
+    refused: impl Fn(StatusCode, &str) -> HttpResponse,
+) -> Result<Option<HttpResponse>, AppError> {
+    match check_password(state, ClientIp::of(req).0, Some(member), password).await? {
+        PasswordCheck::Accepted(_) => Ok(None),
+        PasswordCheck::Rejected => Ok(Some(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Your current password is not correct.",
+        ))),
+        PasswordCheck::Throttled(wait) => Ok(Some(with_retry_after(
+            refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many wrong passwords. Wait a moment and try again.",
+            ),
+            wait,
+        ))),
+    }
+}
+
+/// The end of every sign-in, with or without a second factor: room for the new session under
+/// the cap (applied after the insert, see `cap_sessions`), a brand-new session of `lifetime` for `member`, the metric, and `303` to `next`.
+/// (The `signin` event is written by whoever checked the last factor.)
+pub async fn finish_sign_in(
+    req: &HttpRequest,
+    session: &TypedSession,
+    state: &AppState,
+    member: &Member,
+    remember: bool,
+    next: &str,
+) -> Result<HttpResponse, AppError> {
+    // The cap (MAX_SESSIONS_PER_MEMBER) is applied once the new row is in: see
+    // `cap_sessions`.
+    session.sign_in(req, member, state.lifetime(remember))?;
+    state.metrics.sign_in(SignIn::Success);
+    Ok(see_other(next))
+}
+
+/// Whether a form's `remember` checkbox was ticked (its value is `1`).
+pub fn ticked(field: &str) -> bool {
+    field == "1"
+}
+
+/// `response`, never to be stored by a cache (the page shows a secret).
+pub fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// A route for `GET` and `HEAD`. actix-web's `web::get()` leaves `HEAD` out, and monitors and

@@ -101,7 +101,7 @@ pub async fn submit(
     let hash = state.hasher.hash(password.into_inner()).await?;
     match data::create_member(&state.pool, &username, &name, &hash, Some(&origin)).await {
         Ok(member) => {
-            session.sign_in(&req, &member)?;
+            session.sign_in(&req, &member, state.lifetime(false))?;
             Ok(see_other("/"))
         }
         Err(CreateError::Taken) => Ok(page(

@@ -15,7 +15,7 @@ use crate::web::errors::AppError;
 use crate::web::guard::CurrentMember;
 use crate::web::session::{client_of, current_session_key, TypedSession};
 use crate::web::state::AppState;
-use crate::web::templates::{render, Layout, SessionView, SessionsPage};
+use crate::web::templates::{in_words, render, Layout, SessionView, SessionsPage};
 
 use super::see_other;
 
@@ -47,6 +47,8 @@ fn view(record: &SessionRecord, current: Option<SessionHandle>) -> SessionView {
         created: when(record.created_at),
         last_seen: when(record.last_seen_at),
         current: Some(record.handle) == current,
+        // Only "keep me signed in" gives a member's session a TTL of its own.
+        remembered: record.ttl.map(in_words),
     }
 }
 

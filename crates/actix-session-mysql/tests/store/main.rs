@@ -15,6 +15,7 @@ mod concurrency;
 mod keys;
 mod load_save;
 mod outages;
+mod own_ttl;
 mod per_user;
 mod retry;
 mod time_zones;
