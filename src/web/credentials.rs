@@ -2,7 +2,7 @@
 //! current password.
 //!
 //! Order matters: an allowance is reserved for the client ([`crate::web::ip_limit`], in
-//! memory), the account's turn is taken ([`AccountGate`]: one check at a time per account
+//! memory), the account's turn is taken (`AccountGate`: one check at a time per account
 //! and instance), the attempt is counted per account by [`data::count_attempt`] — all before
 //! any hashing; then the credentials are read, the password is verified (against a dummy
 //! hash for a name nobody has, so unknown accounts cost the same time), and a success clears
@@ -14,9 +14,7 @@
 //! after the other each success clears the count for the next. Guesses gain nothing from it:
 //! in turn, they get no more verifications than sent one by one.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::data::{self, Attempt, EventKind, Member};
@@ -24,34 +22,6 @@ use crate::domain::ClientInfo;
 use crate::domain::Verdict;
 use crate::web::errors::AppError;
 use crate::web::state::AppState;
-
-/// One password check at a time per account, per instance. Cloning shares it.
-#[derive(Debug, Clone, Default)]
-pub struct AccountGate(Arc<Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>>);
-
-impl AccountGate {
-    /// Wait for `account`'s turn; the turn ends when the guard is dropped.
-    async fn turn(&self, account: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut accounts = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(lock) = accounts.get(account).and_then(Weak::upgrade) {
-                lock
-            } else {
-                // Accounts nobody is checking any more are forgotten as the map grows.
-                if accounts.len() >= 64 {
-                    accounts.retain(|_, lock| lock.strong_count() > 0);
-                }
-                let lock = Arc::new(tokio::sync::Mutex::new(()));
-                accounts.insert(account.to_owned(), Arc::downgrade(&lock));
-                lock
-            }
-        };
-        lock.lock_owned().await
-    }
-}
 
 /// What a password check found.
 #[derive(Debug, Clone, PartialEq, Eq)]

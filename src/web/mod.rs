@@ -16,10 +16,12 @@
 //!
 //! May touch: [`crate::telemetry`], [`crate::data`], [`crate::domain`].
 
+mod cap;
 mod client;
 mod credentials;
 mod csrf;
 mod errors;
+mod gate;
 mod guard;
 mod ip_limit;
 mod middleware;
@@ -28,15 +30,16 @@ mod session;
 mod state;
 mod templates;
 
+pub use cap::cap_sessions;
 pub use client::{client_info, Frontend, SiteOrigin, TrustedProxies};
-pub use credentials::AccountGate;
 pub use csrf::{payload_config, CsrfSigner, ANONYMOUS_TOKEN_LIFETIME, FORM_LIMIT};
 pub use errors::{AppError, RETRY_AFTER_SECS};
+pub use gate::AccountGate;
 pub use ip_limit::SignInIpLimit;
 pub use middleware::{error_pages, security_headers};
 pub use routes::{configure, BAD_CREDENTIALS};
 pub use session::{
-    cap_sessions, client_of, mark_session_lifetime, session_cookie_max_age, session_middleware,
-    Lifetime, TypedSession, SECOND_FACTOR_WINDOW, SESSION_COOKIE,
+    client_of, mark_session_lifetime, session_cookie_max_age, session_middleware, Lifetime,
+    TypedSession, SECOND_FACTOR_WINDOW, SESSION_COOKIE,
 };
 pub use state::AppState;

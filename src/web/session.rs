@@ -36,12 +36,11 @@ use actix_web::cookie::{time::Duration as CookieDuration, Cookie, CookieJar, Key
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::client::client_info;
 use super::errors::AppError;
-use super::state::AppState;
 use crate::data::{Member, TwoFactor};
 use crate::domain::{random_token, ClientInfo};
 
@@ -114,34 +113,9 @@ fn cookie_duration(d: Duration) -> CookieDuration {
 }
 
 /// A sign-in in this request: once its session row is saved, the member keeps at most the
-/// cap of sessions.
+/// cap of sessions (see `crate::web::cap`).
 #[derive(Debug, Clone)]
-struct SignedIn(String);
-
-/// After the session middleware has saved the row of a sign-in (see [`TypedSession::sign_in`]),
-/// keep the member's `MAX_SESSIONS_PER_MEMBER` most recently seen live sessions and end the
-/// rest. Trimming after the insert, not before, is what makes parallel sign-ins end with
-/// exactly the cap: each trims after its own row is in, so the last to trim sees every row.
-/// The session just created is among the most recently seen (its `last_seen_at` is now), so it
-/// outlives every older one; a device in use counts as seen when it was last touched (at most
-/// one touch interval ago), which is as precise as "recently seen" gets without a write per
-/// request. A failure here is logged: the page was answered, and the next sign-in trims again.
-pub async fn cap_sessions(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let response = next.call(req).await?;
-    let signed_in = response.request().extensions().get::<SignedIn>().cloned();
-    if let (Some(SignedIn(member)), true) = (signed_in, response.status().is_redirection()) {
-        if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
-            let keep = u64::from(state.max_sessions);
-            if let Err(error) = state.store.trim_user_sessions(&member, keep).await {
-                tracing::warn!(error = %error, "could not apply the session cap");
-            }
-        }
-    }
-    Ok(response)
-}
+pub(crate) struct SignedIn(pub(crate) String);
 
 /// This request's session, read and written through typed accessors.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use mysql_async::Pool;
 
 use crate::domain::{Hasher, PasswordPolicy, TotpKeys};
 use crate::telemetry::Metrics;
-use crate::web::credentials::AccountGate;
+use crate::web::gate::AccountGate;
 use crate::web::ip_limit::SignInIpLimit;
 use crate::web::session::Lifetime;
 
