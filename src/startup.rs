@@ -169,23 +169,16 @@ fn background_tasks(
     tasks.every(THROTTLE_PURGE_INTERVAL, move || {
         let pool = pool.clone();
         async move {
-            match data::purge_stale_attempts(&pool).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "stale sign-in throttle rows deleted"),
-                Err(error) => tracing::warn!(error = ?error, "sign-in throttle purge failed"),
-            }
+            log_purge(
+                "stale sign-in throttle rows",
+                data::purge_stale_attempts(&pool).await,
+            )
         }
     });
     let pool = store.pool().clone();
     tasks.every(EVENTS_PURGE_INTERVAL, move || {
         let pool = pool.clone();
-        async move {
-            match data::purge_old_events(&pool).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "old security events deleted"),
-                Err(error) => tracing::warn!(error = ?error, "security event purge failed"),
-            }
-        }
+        async move { log_purge("old security events", data::purge_old_events(&pool).await) }
     });
     let limit = ip_limit.clone();
     tasks.every(IP_LIMIT_HOUSEKEEPING_INTERVAL, move || {
@@ -230,6 +223,16 @@ fn connections_per_worker(workers: usize) -> usize {
     usize::try_from(per_worker)
         .unwrap_or(usize::MAX)
         .clamp(16, MAX_CONNECTIONS_PER_WORKER)
+}
+
+/// Log a purge's outcome: how many `what` were deleted, or why it failed (it runs again at
+/// the next tick).
+fn log_purge(what: &'static str, result: Result<u64, data::DbError>) {
+    match result {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "{what} deleted"),
+        Err(error) => tracing::warn!(error = ?error, "purging {what} failed"),
+    }
 }
 
 fn server(

@@ -130,13 +130,25 @@ async fn serve_stops_gracefully_on_sigterm() {
     );
     let health = first_health_check(&format!("http://127.0.0.1:{port}")).await;
     assert_eq!(health.text().await.unwrap(), "ok");
+    let out = stop_with_sigterm(server).await;
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("SESSION_KEY is not set"),
+        "the development key is announced"
+    );
+    assert!(!log.contains("panicked"));
+}
+
+/// Send the server SIGTERM and wait (30 s at most) for it to exit; what it wrote.
+async fn stop_with_sigterm(server: Server) -> std::process::Output {
     let killed = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let mut child = server.into_child();
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
@@ -145,14 +157,7 @@ async fn serve_stops_gracefully_on_sigterm() {
         child.wait_with_output().unwrap()
     })
     .await
-    .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("SESSION_KEY is not set"),
-        "the development key is announced"
-    );
-    assert!(!log.contains("panicked"));
+    .unwrap()
 }
 
 /// Run the binary with `args`, `stdin` as its standard input.
@@ -335,22 +340,7 @@ async fn a_replayed_dead_cookie_writes_no_line_per_request_at_the_default_log_le
             .unwrap();
         assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut child = server.into_child();
-    let out = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = stop_with_sigterm(server).await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(!log.contains("No session state"), "{log}");
     assert!(

@@ -10,26 +10,9 @@ use test_database::TestDatabase;
 
 use test_support::{TestApp, Visitor};
 
-/// The app, on a fresh database, connecting as a MySQL user of its own (the database's name).
+/// The app, on a fresh database, connecting as a MySQL user of its own.
 async fn app_as_its_own_user() -> (TestApp, String) {
-    let db = TestDatabase::create().await;
-    let user = db.name().to_owned();
-    {
-        let mut conn = db.pool().get_conn().await.unwrap();
-        conn.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("GRANT ALL ON `{user}`.* TO '{user}'@'%'"))
-            .await
-            .unwrap();
-    }
-    let server = test_database::server_opts();
-    let url = format!(
-        "mysql://{user}:pw@{}:{}/{user}",
-        server.ip_or_hostname(),
-        server.tcp_port()
-    );
-    (TestApp::spawn_as(db, &url).await, user)
+    TestApp::spawn_as_own_user(TestDatabase::create().await).await
 }
 
 /// Kill every connection `user` has open: the app's pools must open new ones.

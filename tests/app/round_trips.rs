@@ -39,25 +39,14 @@ async fn counts(admin: &mysql_async::Pool, user: &str) -> Counts {
 #[tokio::test]
 async fn signed_in_home_costs_one_point_read_and_login_page_none() {
     let db = TestDatabase::create().await;
-    let admin = db.pool();
-    let user = db.name().to_owned();
-    {
-        let mut conn = admin.get_conn().await.unwrap();
-        conn.query_drop("SET GLOBAL userstat = 1").await.unwrap();
-        conn.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("GRANT ALL ON `{user}`.* TO '{user}'@'%'"))
-            .await
-            .unwrap();
-    }
-    let server = test_database::server_opts();
-    let url = format!(
-        "mysql://{user}:pw@{}:{}/{user}",
-        server.ip_or_hostname(),
-        server.tcp_port()
-    );
-    let app = TestApp::spawn_as(db, &url).await;
+    db.pool()
+        .get_conn()
+        .await
+        .unwrap()
+        .query_drop("SET GLOBAL userstat = 1")
+        .await
+        .unwrap();
+    let (app, user) = TestApp::spawn_as_own_user(db).await;
     let r = app.register("rita", "Rita", "ritas password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // Warm up: every worker opens its connections and prepares its statements.

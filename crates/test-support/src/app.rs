@@ -53,6 +53,29 @@ impl TestApp {
         Self::start(database_url, |_| {}, pool, Some(db)).await
     }
 
+    /// The app on `db`, connecting as a MySQL user of its own, named like the database (with
+    /// the password `pw` and every right on that database only): what the server counts or
+    /// refuses for that user is the app's alone. Returns the app and the user's name.
+    pub async fn spawn_as_own_user(db: TestDatabase) -> (Self, String) {
+        let user = db.name().to_owned();
+        {
+            let mut conn = db.pool().get_conn().await.unwrap();
+            conn.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"))
+                .await
+                .unwrap();
+            conn.query_drop(format!("GRANT ALL ON `{user}`.* TO '{user}'@'%'"))
+                .await
+                .unwrap();
+        }
+        let server = test_database::server_opts();
+        let url = format!(
+            "mysql://{user}:pw@{}:{}/{user}",
+            server.ip_or_hostname(),
+            server.tcp_port()
+        );
+        (Self::spawn_as(db, &url).await, user)
+    }
+
     /// The app on `database_url` with the test's own changes to the test default settings
     /// (several instances on one database, say); `db`, if given, is dropped with it.
     pub async fn spawn_with(
