@@ -1,6 +1,7 @@
 //! The command line: `serve` (default), `migrate`,
 //! `user add|set-password|delete|disable-two-factor NAME`,
-//! `sessions list|revoke NAME`, `sessions purge-expired`.
+//! `sessions list|revoke NAME`, `sessions purge-expired`, `mail status`,
+//! `mail send-test ADDRESS`.
 //!
 //! Commands report what they did on stdout, one line per fact; errors go to stderr as one line
 //! and a non-zero exit (see `main`).
@@ -15,8 +16,9 @@ use crate::config::Settings;
 use crate::data::{self, CreateError};
 use crate::domain::ClientInfo;
 use crate::domain::Hasher;
-use crate::domain::{DisplayName, NewPassword, Username};
-use crate::startup::{prepare_database, Application};
+use crate::domain::{DisplayName, EmailAddress, Letter, NewPassword, Username};
+use crate::mail::{compose, Transport};
+use crate::startup::{outbox_for, prepare_database, Application};
 use crate::web::client_of;
 
 /// Members sign in and are remembered by a server-side session stored in MySQL.
@@ -42,6 +44,22 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         command: SessionsCommand,
+    },
+    /// The mail outbox.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// The outbox: mails waiting, failed (kept a week), the oldest waiting.
+    Status,
+    /// Send a test mail to ADDRESS now, through SMTP_URL, and say how it went.
+    SendTest {
+        /// Where to.
+        address: String,
     },
 }
 
@@ -164,6 +182,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Sessions {
             command: SessionsCommand::Revoke { name },
         } => revoke_sessions(&settings, &name).await,
+        Command::Mail {
+            command: MailCommand::Status,
+        } => mail_status(&settings).await,
+        Command::Mail {
+            command: MailCommand::SendTest { address },
+        } => send_test_mail(&settings, &address).await,
         Command::Sessions {
             command: SessionsCommand::PurgeExpired,
         } => {
@@ -182,13 +206,68 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
+async fn mail_status(settings: &Settings) -> anyhow::Result<()> {
+    with_store(settings, async |store| {
+        let status = data::mail_status(store.pool()).await?;
+        let oldest = status
+            .oldest_waiting
+            .map_or_else(|| "none".to_owned(), |at| format!("{at} UTC"));
+        report(format_args!(
+            "waiting {}, failed {}, oldest waiting {oldest}{}",
+            status.waiting,
+            status.failed,
+            if settings.mail.is_on() {
+                ""
+            } else {
+                " (e-mail is off here: SMTP_URL)"
+            }
+        ))?;
+        if let Some(error) = status.last_error {
+            report(format_args!("last failure: {error}"))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Send the test letter straight through the transport (not the outbox): the operator learns
+/// at once whether `SMTP_URL` works.
+async fn send_test_mail(settings: &Settings, address: &str) -> anyhow::Result<()> {
+    let address = EmailAddress::parse(address).map_err(anyhow::Error::msg)?;
+    let transport = Transport::from_setting(&settings.mail.transport)?
+        .context("e-mail is off (SMTP_URL=off, or production without SMTP_URL)")?;
+    let outbox = outbox_for(settings, settings.bind.port());
+    let (subject, body) = Letter::Test.compose(outbox.origin());
+    let message = compose(&settings.mail.from, address.as_str(), &subject, &body)?;
+    transport
+        .send(message)
+        .await
+        .with_context(|| format!("sending through {} failed", transport.describe()))?;
+    report(format_args!(
+        "test mail sent to {} through {}",
+        address.as_str(),
+        transport.describe()
+    ))
+}
+
 async fn add_user(settings: &Settings, name: &str, display: Option<&str>) -> anyhow::Result<()> {
     let username = Username::parse(name).map_err(anyhow::Error::msg)?;
     let display = DisplayName::parse(display.unwrap_or(name)).map_err(anyhow::Error::msg)?;
     let password = read_password()?;
+    let outbox = outbox_for(settings, settings.bind.port());
     with_store(settings, async |store| {
         let hash = Hasher::new().hash(password.into_inner()).await?;
-        match data::create_member(store.pool(), &username, &display, &hash, None).await {
+        match data::create_member(
+            store.pool(),
+            &outbox,
+            &username,
+            &display,
+            &hash,
+            None,
+            None,
+        )
+        .await
+        {
             Ok(_) => report(format_args!(
                 "member {} added, display name {:?}",
                 username.as_str(),
@@ -241,6 +320,7 @@ async fn set_password(settings: &Settings, name: &str) -> anyhow::Result<()> {
         let changed = data::change_password(
             store.pool(),
             store,
+            &outbox_for(settings, settings.bind.port()),
             id,
             &hash,
             None,
@@ -260,7 +340,8 @@ async fn delete_user(settings: &Settings, name: &str) -> anyhow::Result<()> {
     let username = member_name(name)?;
     let id = username.as_str();
     with_store(settings, async |store| {
-        let deleted = data::delete_member(store.pool(), store, id)
+        let outbox = outbox_for(settings, settings.bind.port());
+        let deleted = data::delete_member(store.pool(), store, &outbox, id)
             .await?
             .ok_or_else(|| no_such_member(name))?;
         report(format_args!(
@@ -280,7 +361,9 @@ async fn disable_two_factor(settings: &Settings, name: &str) -> anyhow::Result<(
         if data::find_member(store.pool(), id).await?.is_none() {
             return Err(no_such_member(name));
         }
-        let done = data::disable_two_factor(store.pool(), id, &ClientInfo::command_line()).await?;
+        let outbox = outbox_for(settings, settings.bind.port());
+        let done = data::disable_two_factor(store.pool(), &outbox, id, &ClientInfo::command_line())
+            .await?;
         if done {
             report(format_args!(
                 "two-factor sign-in of {id} turned off; the password alone signs in now"

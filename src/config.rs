@@ -4,12 +4,15 @@
 //! value stops the app with one line naming the variable; secrets are never echoed back.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::cookie::Key;
 use base64::Engine;
 
 use crate::domain::TotpKeys;
+use crate::mail::smtp_endpoint;
+pub use crate::mail::MailTransport;
 use crate::web::TrustedProxies;
 use crate::web::{Frontend, SiteOrigin};
 
@@ -76,6 +79,28 @@ pub struct Settings {
     /// `TOTP_KEY`): a secret sealed now could not be opened after a restart, so enrolment is
     /// refused.
     pub totp_key_ephemeral: bool,
+    /// `SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`, `RESET_LINK_TTL`, `VERIFY_LINK_TTL`.
+    pub mail: MailSettings,
+}
+
+/// The e-mail settings.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `SMTP_URL` (and `MAIL_DIR`).
+    pub transport: MailTransport,
+    /// `MAIL_FROM`: the `From` of every mail.
+    pub from: lettre::message::Mailbox,
+    /// `RESET_LINK_TTL`.
+    pub reset_ttl: Duration,
+    /// `VERIFY_LINK_TTL`.
+    pub verify_ttl: Duration,
+}
+
+impl MailSettings {
+    /// Whether e-mail features are on.
+    pub fn is_on(&self) -> bool {
+        self.transport != MailTransport::Off
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -92,6 +117,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_bind", &self.metrics_bind)
             .field("remember_for", &self.remember_for)
             .field("totp_key_ephemeral", &self.totp_key_ephemeral)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -282,6 +308,41 @@ impl Settings {
                 }
             },
         };
+        let transport = match get("SMTP_URL").as_deref().map(str::trim) {
+            Some("off") => MailTransport::Off,
+            Some(url) => {
+                check_smtp_url(url)?;
+                MailTransport::Smtp(url.to_owned())
+            }
+            None if environment == Environment::Production => MailTransport::Off,
+            None => MailTransport::Files(PathBuf::from(
+                get("MAIL_DIR").map_or_else(|| "mail".to_owned(), |d| d.trim().to_owned()),
+            )),
+        };
+        if transport != MailTransport::Off
+            && environment == Environment::Production
+            && public_origin.is_none()
+        {
+            return Err(bad(
+                "PUBLIC_ORIGIN",
+                "required when APP_ENV=production and e-mail is on: every link in a mail \
+                 starts with it (or set SMTP_URL=off)",
+            ));
+        }
+        let from_text =
+            get("MAIL_FROM").unwrap_or_else(|| "member-portal <no-reply@localhost>".to_owned());
+        let from = from_text.trim().parse::<lettre::message::Mailbox>().map_err(|_| {
+            bad(
+                "MAIL_FROM",
+                format!("{from_text:?} is not an address such as \"member-portal <no-reply@example.com>\""),
+            )
+        })?;
+        let mail = MailSettings {
+            transport,
+            from,
+            reset_ttl: duration("RESET_LINK_TTL", "30m")?,
+            verify_ttl: duration("VERIFY_LINK_TTL", "24h")?,
+        };
         let log_filter = get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(log_filter.trim()) {
             return Err(bad(
@@ -310,6 +371,7 @@ impl Settings {
             remember_for,
             totp_keys,
             totp_key_ephemeral,
+            mail,
         })
     }
 
@@ -317,6 +379,24 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.environment == Environment::Production
     }
+}
+
+/// Check an `SMTP_URL` as the mail library reads it, without connecting.
+fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map(drop)
+        .map_err(|_| {
+            bad(
+                "SMTP_URL",
+                format!(
+                    "{} is not an SMTP URL such as smtp://localhost:1025, \
+                     smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465 \
+                     (or off)",
+                    smtp_endpoint(url)
+                ),
+            )
+        })
 }
 
 fn parse_key(encoded: &str) -> Result<Key, ConfigError> {
@@ -460,6 +540,36 @@ mod tests {
     }
 
     #[test]
+    fn mail_settings() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(
+            s.mail.transport,
+            MailTransport::Files(PathBuf::from("mail"))
+        );
+        assert_eq!(s.mail.reset_ttl, Duration::from_secs(1800));
+        assert_eq!(s.mail.verify_ttl, Duration::from_secs(86_400));
+        let s = settings(&[(
+            "SMTP_URL",
+            "smtp://user:secret@mail.example.com:587?tls=required",
+        )])
+        .expect("valid");
+        assert!(!format!("{s:?}").contains("secret"));
+        assert!(format!("{s:?}").contains("smtp://mail.example.com:587"));
+        let key = base64::engine::general_purpose::STANDARD.encode([7_u8; 64]);
+        let s = settings(&[("APP_ENV", "production"), ("SESSION_KEY", &key)]).expect("valid");
+        assert!(!s.mail.is_on(), "production without SMTP_URL: off");
+        let err = settings(&[
+            ("APP_ENV", "production"),
+            ("SESSION_KEY", &key),
+            ("SMTP_URL", "smtp://mail.example.com"),
+        ])
+        .expect_err("links need an origin");
+        assert_eq!(err.variable, "PUBLIC_ORIGIN");
+        let s = settings(&[("SMTP_URL", "off")]).expect("valid");
+        assert!(!s.mail.is_on());
+    }
+
+    #[test]
     fn log_filters_are_checked() {
         for filter in ["warn", "info,member_portal=debug", "actix_web=warn,debug"] {
             let s = settings(&[("RUST_LOG", filter)]).expect(filter);
@@ -510,6 +620,12 @@ mod tests {
             ("REMEMBER_FOR", "30s"),
             ("TOTP_KEY", "%%%"),
             ("TOTP_KEY", short_totp.as_str()),
+            ("SMTP_URL", "http://mail.example.com"),
+            ("SMTP_URL", "smtp://"),
+            ("SMTP_URL", "smtp://host?tls=sometimes"),
+            ("MAIL_FROM", "not an address"),
+            ("RESET_LINK_TTL", "soon"),
+            ("VERIFY_LINK_TTL", "0s"),
         ] {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var, "{value}");

@@ -8,9 +8,10 @@
 //! | --- | --- | --- |
 //! | [`cli`], [`startup`], [`tasks`], [`config`] | the command line; pools, the store, the middleware stack and the server; the one owner of background work; settings from the environment | everything |
 //! | [`web`] | HTTP: routes and thin handlers, the typed session and its cookie, CSRF and typed forms, the signed-in guard, forwarding headers, error pages, templates | `telemetry`, `data`, `domain` |
+//! | [`mail`] | mail delivery: the SMTP (or file) transport, the sender that delivers the outbox | `telemetry`, `data`, `domain` |
 //! | [`telemetry`] | Prometheus families, request timing, the timed store, the metrics listener | `domain` |
-//! | [`data`] | the pool and migrations, and every SQL statement: members, events, throttle | `domain` |
-//! | [`domain`] | validated input, password hashing, random tokens, who did something | nothing |
+//! | [`data`] | the pool and migrations, and every SQL statement: members, events, throttle, addresses and links, the outbox | `domain` |
+//! | [`domain`] | validated input, password hashing, random tokens, who did something, e-mail addresses and link tokens, what mails say | nothing |
 //!
 //! Sessions are stored by the `actix-session-mysql` crate of this workspace; every layer may
 //! use it.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod domain;
+pub mod mail;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

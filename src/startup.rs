@@ -14,8 +14,9 @@ use anyhow::Context as _;
 use mysql_async::{Opts, Pool};
 
 use crate::config::Settings;
-use crate::data;
-use crate::domain::{Hasher, PasswordPolicy};
+use crate::data::{self, Outbox};
+use crate::domain::{Hasher, MailSeal, PasswordPolicy};
+use crate::mail::{Sender, Transport};
 use crate::tasks::Tasks;
 use crate::telemetry::{self, Metrics, StoreOp, TimedStore, SESSIONS_ACTIVE_EVERY};
 use crate::web::{self, AccountGate, AppState, CsrfSigner, SignInIpLimit};
@@ -29,6 +30,8 @@ pub const SESSION_CLEANUP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// How often security events older than their retention are deleted.
 const EVENTS_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often used and expired links, and failed mails older than a week, are deleted.
+const MAIL_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How often the per-IP limiter forgets addresses whose allowance is full again.
 const IP_LIMIT_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -92,9 +95,28 @@ impl Application {
         let metrics = Metrics::new();
         let hasher = Hasher::new();
         let ip_limit = SignInIpLimit::new(settings.login_ip_limit);
+        let outbox = outbox_for(&settings, port);
+        let transport = Transport::from_setting(&settings.mail.transport)?;
+        if transport.is_none() {
+            tracing::warn!(
+                "e-mail is off (SMTP_URL=off, or production without SMTP_URL): no address \
+                 verification, no password reset by mail, no notices"
+            );
+        }
         // Counting live sessions costs an index scan: only when someone can read the result.
         let served_metrics = metrics_listener.is_some().then(|| metrics.clone());
-        let tasks = background_tasks(&store, served_metrics, &ip_limit);
+        let mut tasks = background_tasks(&store, served_metrics, &ip_limit);
+        if let Some(transport) = transport {
+            let sender = Sender::new(
+                store.pool().clone(),
+                transport,
+                outbox.seal().clone(),
+                settings.mail.from.clone(),
+                metrics.clone(),
+                outbox.wake_signal(),
+            );
+            tasks.until_shutdown(|shutdown| sender.run(shutdown.wait()));
+        }
         let metrics_server = metrics_listener
             .map(|l| telemetry::server(l, metrics.clone(), hasher.clone()))
             .transpose()?;
@@ -106,6 +128,7 @@ impl Application {
             metrics,
             hasher,
             ip_limit,
+            outbox,
         )?;
         Ok(Self {
             port,
@@ -145,10 +168,38 @@ impl Application {
     }
 }
 
+/// The outbox of an instance listening on `port`: links start with `PUBLIC_ORIGIN`, or, in
+/// development without it, with the listen address (never with a request's `Host`). The
+/// command line queues its notices through one too (a running instance delivers them).
+pub fn outbox_for(settings: &Settings, port: u16) -> Outbox {
+    let origin = match &settings.frontend.public_origin {
+        Some(origin) => origin.to_string(),
+        None => {
+            let ip = settings.bind.ip();
+            let host = if ip.is_unspecified() {
+                "localhost".to_owned()
+            } else if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            format!("http://{host}:{port}")
+        }
+    };
+    Outbox::new(
+        MailSeal::from_session_key(settings.session_key.master()),
+        origin,
+        settings.mail.is_on(),
+        settings.mail.reset_ttl,
+        settings.mail.verify_ttl,
+    )
+}
+
 /// Every background job of an instance, on the current runtime (the store's pool belongs to
-/// it): expired-session cleanup (timed as `op="cleanup"`), the purges of stale throttle rows
-/// and old events, the per-IP limiter's housekeeping, and, when `metrics` are served, the
-/// live-session gauge.
+/// it): expired-session cleanup (timed as `op="cleanup"`), the purges of stale throttle rows,
+/// old events, old links and failed mails, the per-IP limiter's housekeeping, and, when
+/// `metrics` are served, the live-session and outbox gauges. (The mail sender is started
+/// beside them when e-mail is on.)
 fn background_tasks(
     store: &MySqlSessionStore,
     metrics: Option<Metrics>,
@@ -180,6 +231,14 @@ fn background_tasks(
         let pool = pool.clone();
         async move { log_purge("old security events", data::purge_old_events(&pool).await) }
     });
+    let pool = store.pool().clone();
+    tasks.every(MAIL_PURGE_INTERVAL, move || {
+        let pool = pool.clone();
+        async move {
+            log_purge("used and expired links", data::purge_old_links(&pool).await);
+            log_purge("failed mails", data::purge_failed_mail(&pool).await);
+        }
+    });
     let limit = ip_limit.clone();
     tasks.every(IP_LIMIT_HOUSEKEEPING_INTERVAL, move || {
         limit.forget_idle();
@@ -195,6 +254,13 @@ fn background_tasks(
                     Err(error) => tracing::warn!(
                         error = %error,
                         "could not count live sessions; the gauge keeps its last value"
+                    ),
+                }
+                match data::mail_status(store.pool()).await {
+                    Ok(status) => metrics.set_mail_outbox(status.waiting, status.failed),
+                    Err(error) => tracing::warn!(
+                        error = ?error,
+                        "could not count the mail outbox; the gauges keep their last values"
                     ),
                 }
             }
@@ -235,6 +301,7 @@ fn log_purge(what: &'static str, result: Result<u64, data::DbError>) {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the parts `Application::build` made, each handed over once
 fn server(
     listener: TcpListener,
     settings: Settings,
@@ -243,6 +310,7 @@ fn server(
     metrics: Metrics,
     hasher: Hasher,
     ip_limit: SignInIpLimit,
+    outbox: Outbox,
 ) -> anyhow::Result<Server> {
     let signer = actix_web::web::Data::new(CsrfSigner::new(
         &settings.session_key,
@@ -276,6 +344,7 @@ fn server(
             totp_keys: settings.totp_keys.clone(),
             totp_key_ephemeral: settings.totp_key_ephemeral,
             secure_cookies: settings.secure_cookies(),
+            outbox: outbox.clone(),
         });
         let timed_store = TimedStore::new(state.store.clone(), metrics.clone());
         let sessions = web::session_middleware(

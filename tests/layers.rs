@@ -15,9 +15,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("startup", 0),
     ("tasks", 0),
     ("web", 1),
-    ("telemetry", 2),
-    ("data", 3),
-    ("domain", 4),
+    ("mail", 2),
+    ("telemetry", 3),
+    ("data", 4),
+    ("domain", 5),
 ];
 
 /// A module path inside the crate, e.g. `["web", "routes", "login"]` (the crate root is `[]`).

@@ -11,7 +11,8 @@ use mysql_async::{Pool, Row, Transaction};
 use time::PrimitiveDateTime;
 
 use super::db::{self, DbError};
-use crate::domain::ClientInfo;
+use super::outbox::Outbox;
+use crate::domain::{ClientInfo, Letter};
 
 /// How long events are kept.
 pub const EVENT_RETENTION_DAYS: u32 = 90;
@@ -49,10 +50,18 @@ pub enum EventKind {
     TwoFactorFailed,
     /// A recovery code was used to sign in (it is gone now).
     RecoveryCodeUsed,
+    /// The verified address changed (recorded when the new one is verified).
+    EmailChanged,
+    /// An address was verified.
+    EmailVerified,
+    /// A reset link was mailed.
+    PasswordResetRequested,
+    /// The password was reset through a mailed link.
+    PasswordReset,
 }
 
 impl EventKind {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 15] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInThrottled,
@@ -64,6 +73,10 @@ impl EventKind {
         Self::TwoFactorDisabled,
         Self::TwoFactorFailed,
         Self::RecoveryCodeUsed,
+        Self::EmailChanged,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
     ];
 
     /// The stored name (also the page's `data-event` attribute).
@@ -80,6 +93,10 @@ impl EventKind {
             Self::TwoFactorDisabled => "two_factor_disabled",
             Self::TwoFactorFailed => "two_factor_failed",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::EmailChanged => "email_changed",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -97,6 +114,10 @@ impl EventKind {
             Self::TwoFactorDisabled => "Two-factor sign-in turned off",
             Self::TwoFactorFailed => "Failed sign-in (wrong authenticator code)",
             Self::RecoveryCodeUsed => "Signed in with a recovery code",
+            Self::EmailChanged => "E-mail address changed",
+            Self::EmailVerified => "E-mail address confirmed",
+            Self::PasswordResetRequested => "Password reset link sent",
+            Self::PasswordReset => "Password reset through a mailed link",
         }
     }
 
@@ -172,6 +193,87 @@ pub async fn record_event_in(
         (kind.as_str(), &origin.ip, &origin.user_agent, member_id),
     )
     .await
+}
+
+/// How many of a member's recent sign-ins are compared with a new one.
+const DEVICES_COMPARED: u32 = 500;
+
+/// Record a successful sign-in of `member` from `origin` (`signin`), and, when the member has
+/// a verified address and no sign-in of the last [`EVENT_RETENTION_DAYS`] came from the same
+/// browser and system, queue a notice, in one transaction. The member row is locked first:
+/// two sign-ins from one new device at once queue one notice.
+pub async fn record_sign_in(
+    pool: &Pool,
+    outbox: &Outbox,
+    member: &str,
+    origin: &ClientInfo,
+) -> Result<(), DbError> {
+    const OP: &str = "record sign-in";
+    let noticed = db::transaction(pool, OP, async |tx| {
+        record_sign_in_in(tx, outbox, member, origin)
+            .await
+            .map_err(DbError::from_driver(OP))
+    })
+    .await?;
+    if noticed {
+        outbox.wake();
+    }
+    Ok(())
+}
+
+/// [`record_sign_in`] inside the caller's transaction. Returns whether a notice was queued.
+pub async fn record_sign_in_in(
+    tx: &mut Transaction<'_>,
+    outbox: &Outbox,
+    member: &str,
+    origin: &ClientInfo,
+) -> Result<bool, mysql_async::Error> {
+    let mut noticed = false;
+    if outbox.is_on() {
+        let address: Option<Option<String>> = tx
+            .exec_first(
+                "SELECT email FROM member WHERE id = ? FOR UPDATE",
+                (member,),
+            )
+            .await?;
+        if let Some(to) = address.flatten() {
+            let seen: Vec<String> = tx
+                .exec(
+                    "SELECT DISTINCT user_agent FROM security_events
+                     WHERE member_id = ? AND kind = ?
+                       AND occurred_at > UTC_TIMESTAMP(6) - INTERVAL ? DAY
+                     LIMIT ?",
+                    (
+                        member,
+                        EventKind::SignIn.as_str(),
+                        EVENT_RETENTION_DAYS,
+                        DEVICES_COMPARED,
+                    ),
+                )
+                .await?;
+            let device = origin.device_family();
+            let known = seen
+                .iter()
+                .any(|ua| ClientInfo::new(String::new(), ua).device_family() == device);
+            if !known {
+                let (browser, system) = origin.browser_and_os();
+                let notice = Letter::NewSignIn {
+                    username: member.to_owned(),
+                    browser,
+                    system,
+                    ip: if origin.ip.is_empty() {
+                        "an unknown address".to_owned()
+                    } else {
+                        origin.ip.clone()
+                    },
+                };
+                outbox.queue_in(tx, &to, &notice).await?;
+                noticed = true;
+            }
+        }
+    }
+    record_event_in(tx, member, EventKind::SignIn, origin).await?;
+    Ok(noticed)
 }
 
 /// Record a throttled sign-in on `member_id`, unless one was recorded in the last

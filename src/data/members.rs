@@ -4,12 +4,13 @@ use actix_session::storage::SessionKey;
 use actix_session_mysql::{MySqlSessionStore, SessionHandle};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction};
-use sha2::{Digest, Sha256};
 
 use super::db::{self, DbError};
+use super::email::{self, EmailState};
 use super::events::{self, EventKind};
+use super::outbox::Outbox;
 use super::two_factor::TwoFactor;
-use crate::domain::ClientInfo;
+use crate::domain::{password_stamp, ClientInfo, EmailAddress, Letter};
 use crate::domain::{DisplayName, ProfileText, Username};
 
 /// What a signed-in page shows of a member, and the stamp that ties a session to the
@@ -26,6 +27,8 @@ pub struct Member {
     pub password_stamp: i64,
     /// Whether the member signs in with a second factor, and how many recovery codes are left.
     pub two_factor: TwoFactor,
+    /// Whether the member has an address (the home page suggests adding one).
+    pub email: EmailState,
 }
 
 /// What sign-in needs.
@@ -48,18 +51,6 @@ pub enum CreateError {
     Db(#[from] DbError),
 }
 
-/// The credential stamp of a password hash: its first 8 SHA-256 bytes. Derived from the hash
-/// itself, so every way of changing a password changes it — through the app, the command
-/// line, or an `UPDATE` in SQL — and no code path can forget to bump it. (A hash upgraded to
-/// stronger parameters at sign-in changes it too: the member's other sessions then end within
-/// one touch interval, once.)
-pub fn password_stamp(password_hash: &str) -> i64 {
-    let digest = Sha256::digest(password_hash.as_bytes());
-    let mut first = [0_u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
-}
-
 /// The member `id` with the password hash and whether two-factor sign-in is on, in one
 /// statement: a sign-in without two-factor costs what it cost before it existed.
 pub async fn member_credentials(pool: &Pool, id: &str) -> Result<Option<Credentials>, DbError> {
@@ -68,7 +59,8 @@ pub async fn member_credentials(pool: &Pool, id: &str) -> Result<Option<Credenti
         pool,
         OP,
         "SELECT m.id, a.name, a.profile, m.password_hash, t.member_id IS NOT NULL,
-                (SELECT COUNT(*) FROM recovery_codes r WHERE r.member_id = m.id)
+                (SELECT COUNT(*) FROM recovery_codes r WHERE r.member_id = m.id),
+                m.email IS NOT NULL, m.pending_email IS NOT NULL
          FROM member m JOIN author a ON a.id = m.author_id
          LEFT JOIN two_factor t ON t.member_id = m.id
          WHERE m.id = ?",
@@ -79,6 +71,8 @@ pub async fn member_credentials(pool: &Pool, id: &str) -> Result<Option<Credenti
         let password_hash: String = db::take(&mut row, 3, OP)?;
         let on: i64 = db::take(&mut row, 4, OP)?;
         let recovery_codes: i64 = db::take(&mut row, 5, OP)?;
+        let verified: i64 = db::take(&mut row, 6, OP)?;
+        let pending: i64 = db::take(&mut row, 7, OP)?;
         Ok(Credentials {
             member: Member {
                 id: db::take(&mut row, 0, OP)?,
@@ -92,6 +86,7 @@ pub async fn member_credentials(pool: &Pool, id: &str) -> Result<Option<Credenti
                         recovery_codes: u32::try_from(recovery_codes).unwrap_or(0),
                     }
                 },
+                email: EmailState::of(verified != 0, pending != 0),
             },
             password_hash,
         })
@@ -106,12 +101,16 @@ pub async fn find_member(pool: &Pool, id: &str) -> Result<Option<Member>, DbErro
 
 /// Create an author and its member in one transaction. `signed_in` is where the new member
 /// signs in from at once (registration): that `signin` event commits with the account, so the
-/// activity page starts with it. The command line passes `None`: nobody signs in there.
+/// activity page starts with it. The command line passes `None`: nobody signs in there. An
+/// `email` becomes the member's pending address, its verification mail queued in the same
+/// transaction.
 pub async fn create_member(
     pool: &Pool,
+    outbox: &Outbox,
     username: &Username,
     name: &DisplayName,
     password_hash: &str,
+    email: Option<&EmailAddress>,
     signed_in: Option<&ClientInfo>,
 ) -> Result<Member, CreateError> {
     const OP: &str = "create member";
@@ -132,6 +131,11 @@ pub async fn create_member(
                 .await
                 .map_err(DbError::from_driver(OP))?;
         }
+        if let Some(address) = email.filter(|_| outbox.is_on()) {
+            email::set_pending_in(tx, outbox, username.as_str(), address)
+                .await
+                .map_err(DbError::from_driver(OP))?;
+        }
         Ok(())
     })
     .await;
@@ -142,6 +146,12 @@ pub async fn create_member(
             profile: None,
             password_stamp: password_stamp(password_hash),
             two_factor: TwoFactor::Off,
+            email: if email.is_some() && outbox.is_on() {
+                outbox.wake();
+                EmailState::Pending
+            } else {
+                EmailState::None
+            },
         }),
         Err(e) if e.server_code() == Some(ER_DUP_ENTRY) => Err(CreateError::Taken),
         Err(e) => Err(e.into()),
@@ -178,6 +188,7 @@ pub struct PasswordChanged {
 pub async fn change_password(
     pool: &Pool,
     store: &MySqlSessionStore,
+    outbox: &Outbox,
     username: &str,
     hash: &str,
     keep: Option<&SessionKey>,
@@ -202,12 +213,21 @@ pub async fn change_password(
         events::record_event_in(tx, username, EventKind::PasswordChanged, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
+        let notice = Letter::PasswordChanged {
+            username: username.to_owned(),
+            by_reset: false,
+        };
+        outbox
+            .notify_member_in(tx, username, &notice)
+            .await
+            .map_err(DbError::from_driver(OP))?;
         Ok(Some(PasswordChanged {
             stamp: password_stamp(hash),
             sessions_revoked,
         }))
     })
     .await
+    .inspect(|_| outbox.wake())
 }
 
 /// Store a new display name and profile and record it (`profile_changed`, from `origin`) in
@@ -337,12 +357,13 @@ pub struct Deleted {
     pub events: u64,
 }
 
-/// Delete the member `username`, its author, its sessions, its security events and its
-/// two-factor secret and recovery codes (through their foreign keys), in one transaction:
+/// Delete the member `username`, its author, its sessions, its security events, its links and
+/// its two-factor secret and recovery codes, with a notice to its verified address, (through their foreign keys), in one transaction:
 /// every device is signed out at once. Returns `None` if there is no member `username`.
 pub async fn delete_member(
     pool: &Pool,
     store: &MySqlSessionStore,
+    outbox: &Outbox,
     username: &str,
 ) -> Result<Option<Deleted>, DbError> {
     const OP: &str = "delete member";
@@ -357,8 +378,14 @@ pub async fn delete_member(
         let Some(author) = author else {
             return Ok(None);
         };
-        // NOTICE: "your account was deleted" (design §10), queued here, before the member's
-        // address goes with the member.
+        // Queued before the member's address goes with the member.
+        let notice = Letter::AccountDeleted {
+            username: username.to_owned(),
+        };
+        outbox
+            .notify_member_in(tx, username, &notice)
+            .await
+            .map_err(DbError::from_driver(OP))?;
         let sessions = store
             .revoke_user_sessions_in(tx, username, None)
             .await
@@ -383,6 +410,7 @@ pub async fn delete_member(
         }))
     })
     .await
+    .inspect(|_| outbox.wake())
 }
 
 /// MySQL's and MariaDB's "Duplicate entry for key".

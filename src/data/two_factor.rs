@@ -12,16 +12,17 @@
 //!   per account, `NAME#code`: a right password clears the password's count, and must not
 //!   clear the code guesses of someone who knows it.
 //!
-//! E-mail notices (design §10) are to be queued in the transactions marked `NOTICE:` below, so
-//! that each commits with the event it tells of.
+//! The e-mail notices (two-factor sign-in on or off, a recovery code used) are queued in the
+//! transaction of the event they tell of.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Transaction};
 
 use super::db::{self, DbError};
 use super::events::{self, EventKind};
+use super::outbox::Outbox;
 use super::throttle::{self, Attempt};
-use crate::domain::ClientInfo;
+use crate::domain::{ClientInfo, Letter};
 
 /// Whether a member signs in with a second factor, as pages show it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,6 +105,7 @@ pub async fn two_factor_secret(
 /// member `member`.
 pub async fn enable_two_factor(
     pool: &Pool,
+    outbox: &Outbox,
     member: &str,
     sealed: &[u8],
     step: u64,
@@ -129,10 +131,18 @@ pub async fn enable_two_factor(
         events::record_event_in(tx, member, EventKind::TwoFactorEnabled, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
-        // NOTICE: "two-factor sign-in turned on" (design §10), queued here.
+        let notice = Letter::TwoFactor {
+            username: member.to_owned(),
+            on: true,
+        };
+        outbox
+            .notify_member_in(tx, member, &notice)
+            .await
+            .map_err(DbError::from_driver(OP))?;
         Ok(true)
     })
     .await
+    .inspect(|_| outbox.wake())
 }
 
 /// Turn two-factor sign-in off for `member` (the secret and every recovery code go) and record
@@ -140,6 +150,7 @@ pub async fn enable_two_factor(
 /// transaction. Returns `false`, recording nothing, if it was not on.
 pub async fn disable_two_factor(
     pool: &Pool,
+    outbox: &Outbox,
     member: &str,
     origin: &ClientInfo,
 ) -> Result<bool, DbError> {
@@ -154,10 +165,18 @@ pub async fn disable_two_factor(
         events::record_event_in(tx, member, EventKind::TwoFactorDisabled, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
-        // NOTICE: "two-factor sign-in turned off" (design §10), queued here.
+        let notice = Letter::TwoFactor {
+            username: member.to_owned(),
+            on: false,
+        };
+        outbox
+            .notify_member_in(tx, member, &notice)
+            .await
+            .map_err(DbError::from_driver(OP))?;
         Ok(true)
     })
     .await
+    .inspect(|_| outbox.wake())
 }
 
 /// Replace `member`'s recovery codes with `hashes` (the old ones die), in one transaction.
@@ -209,6 +228,7 @@ async fn insert_codes(
 /// through another instance) or two-factor sign-in is off.
 pub async fn use_code_step(
     pool: &Pool,
+    outbox: &Outbox,
     member: &str,
     step: u64,
     reseal: Option<&[u8]>,
@@ -226,12 +246,13 @@ pub async fn use_code_step(
         if tx.affected_rows() != 1 {
             return Ok(false);
         }
-        events::record_event_in(tx, member, EventKind::SignIn, origin)
+        events::record_sign_in_in(tx, outbox, member, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
         Ok(true)
     })
     .await
+    .inspect(|_| outbox.wake())
 }
 
 /// Use the recovery code of `hash` for `member`'s sign-in: delete it, and record
@@ -239,6 +260,7 @@ pub async fn use_code_step(
 /// nothing, if `member` has no such unused code.
 pub async fn use_recovery_code(
     pool: &Pool,
+    outbox: &Outbox,
     member: &str,
     hash: &[u8; 32],
     origin: &ClientInfo,
@@ -257,11 +279,26 @@ pub async fn use_recovery_code(
         events::record_event_in(tx, member, EventKind::RecoveryCodeUsed, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
-        // NOTICE: "a recovery code was used" (design §10), queued here.
-        events::record_event_in(tx, member, EventKind::SignIn, origin)
+        let left: Option<i64> = tx
+            .exec_first(
+                "SELECT COUNT(*) FROM recovery_codes WHERE member_id = ?",
+                (member,),
+            )
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        let notice = Letter::RecoveryCodeUsed {
+            username: member.to_owned(),
+            left: u32::try_from(left.unwrap_or(0)).unwrap_or(0),
+        };
+        outbox
+            .notify_member_in(tx, member, &notice)
+            .await
+            .map_err(DbError::from_driver(OP))?;
+        events::record_sign_in_in(tx, outbox, member, origin)
             .await
             .map_err(DbError::from_driver(OP))?;
         Ok(true)
     })
     .await
+    .inspect(|_| outbox.wake())
 }

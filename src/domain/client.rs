@@ -41,6 +41,15 @@ impl ClientInfo {
         self.ip.is_empty() && self.user_agent == COMMAND_LINE
     }
 
+    /// The browser's name (no version) and the operating system, as a device is recognised
+    /// again: a browser that updates itself is still the same device.
+    pub fn device_family(&self) -> (String, String) {
+        match woothee::parser::Parser::new().parse(&self.user_agent) {
+            Some(r) => (r.name.to_owned(), r.os.to_owned()),
+            None => ("UNKNOWN".to_owned(), "UNKNOWN".to_owned()),
+        }
+    }
+
     /// The browser (name and major version) and operating system, in words, parsed from the
     /// user agent.
     pub fn browser_and_os(&self) -> (String, String) {

@@ -7,21 +7,29 @@
 //! - `secret`: random tokens ([`random_token`]);
 //! - `strength`: how hard a new password must be to guess ([`PasswordPolicy`], zxcvbn);
 //! - `client`: [`ClientInfo`];
+//! - `email`: e-mail addresses ([`EmailAddress`]) and the tokens of mailed links
+//!   ([`LinkToken`], stored only as their SHA-256);
+//! - `mail`: what the app mails ([`Letter`]) and how a letter waits in the outbox, sealed
+//!   ([`MailSeal`]);
 //! - `totp`: two-factor sign-in: RFC 6238 codes ([`TotpSecret`]), the secrets' encryption at
 //!   rest ([`TotpKeys`]), recovery codes and their hashes ([`RecoveryCode`]).
 //!
 //! May touch: nothing of the app.
 
 mod client;
+mod email;
 mod input;
+mod mail;
 mod password;
 mod secret;
 mod strength;
 mod totp;
 
 pub use client::{ClientInfo, USER_AGENT_MAX};
+pub use email::{address_key, link_token_hash, EmailAddress, LinkToken, EMAIL_MAX};
 pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
-pub use password::{weak_hash_for_tests, HashError, Hasher, Verdict};
+pub use mail::{in_words, message_id_local, Letter, MailSeal};
+pub use password::{password_stamp, weak_hash_for_tests, HashError, Hasher, Verdict};
 pub use secret::random_token;
 pub use strength::PasswordPolicy;
 pub use totp::{

@@ -340,6 +340,18 @@ pub fn weak_hash_for_tests(password: &str) -> String {
         .to_string()
 }
 
+/// The credential stamp of a password hash: its first 8 SHA-256 bytes. Derived from the hash
+/// itself, so every way of changing a password changes it — through the app, the command
+/// line, or an `UPDATE` in SQL — and no code path can forget to bump it. (A hash upgraded to
+/// stronger parameters at sign-in changes it too: the member's other sessions then end within
+/// one touch interval, once.)
+pub fn password_stamp(password_hash: &str) -> i64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(password_hash.as_bytes());
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

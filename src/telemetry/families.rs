@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::Hasher;
@@ -33,6 +33,17 @@ pub enum SignIn {
     Failure,
     /// Refused before any verification: too many recent attempts.
     Throttled,
+}
+
+/// How one delivery attempt of a mail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// Delivered (the SMTP server took it).
+    Sent,
+    /// Not this time: tried again later.
+    Retry,
+    /// Given up on (a permanent refusal, or undeliverable for a day).
+    Failed,
 }
 
 /// A timed session-store operation.
@@ -87,6 +98,10 @@ struct Inner {
     store: [Histogram; 6],
     sessions_active: IntGauge,
     hash_queue: IntGauge,
+    /// `waiting`, `failed`.
+    mail_outbox: [IntGauge; 2],
+    /// Indexed by `MailOutcome as usize`.
+    mail_sent: [IntCounter; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,6 +151,22 @@ impl Metrics {
             "member_portal_password_hash_queue",
             "Password hashes waiting or running.",
         )?;
+        let mail_outbox = IntGaugeVec::new(
+            Opts::new(
+                "member_portal_mail_outbox",
+                "Mails in the outbox by state, counted periodically.",
+            ),
+            &["state"],
+        )?;
+        let mail_sent = IntCounterVec::new(
+            Opts::new(
+                "member_portal_mail_sent_total",
+                "Mail delivery attempts by outcome.",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(mail_outbox.clone()))?;
+        registry.register(Box::new(mail_sent.clone()))?;
         registry.register(Box::new(signins.clone()))?;
         registry.register(Box::new(http.clone()))?;
         registry.register(Box::new(store.clone()))?;
@@ -149,6 +180,8 @@ impl Metrics {
             http,
             sessions_active,
             hash_queue,
+            mail_outbox: ["waiting", "failed"].map(|state| mail_outbox.with_label_values(&[state])),
+            mail_sent: ["sent", "retry", "failed"].map(|o| mail_sent.with_label_values(&[o])),
         })))
     }
 
@@ -171,6 +204,17 @@ impl Metrics {
             .http
             .with_label_values(&[route, status_class(status)])
             .observe(took.as_secs_f64());
+    }
+
+    /// Count a mail delivery attempt.
+    pub fn mail(&self, outcome: MailOutcome) {
+        self.0.mail_sent[outcome as usize].inc();
+    }
+
+    /// Set the outbox gauges.
+    pub fn set_mail_outbox(&self, waiting: u64, failed: u64) {
+        self.0.mail_outbox[0].set(i64::try_from(waiting).unwrap_or(i64::MAX));
+        self.0.mail_outbox[1].set(i64::try_from(failed).unwrap_or(i64::MAX));
     }
 
     /// Set the number of live sessions.

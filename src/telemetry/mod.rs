@@ -10,6 +10,8 @@
 //! | `member_portal_session_store_duration_seconds` | histogram | `op` = load, save, update, touch, delete, cleanup |
 //! | `member_portal_sessions_active` | gauge | — (refreshed every [`SESSIONS_ACTIVE_EVERY`]) |
 //! | `member_portal_password_hash_queue` | gauge | — (read when scraped) |
+//! | `member_portal_mail_outbox` | gauge | `state` = waiting, failed (refreshed every [`SESSIONS_ACTIVE_EVERY`]) |
+//! | `member_portal_mail_sent_total` | counter | `outcome` = sent, retry, failed |
 //!
 //! - `families`: the registry and every family ([`Metrics`]);
 //! - `requests`: the middleware timing each request ([`time_requests`]);
@@ -21,7 +23,7 @@ mod listener;
 mod requests;
 mod store;
 
-pub use families::{Metrics, SignIn, StoreOp, SESSIONS_ACTIVE_EVERY};
+pub use families::{MailOutcome, Metrics, SignIn, StoreOp, SESSIONS_ACTIVE_EVERY};
 pub use listener::server;
 pub use requests::time_requests;
 pub use store::TimedStore;

@@ -89,7 +89,7 @@ async fn check(
         (Verdict::AcceptedRehashed(hash), Some(member)) => {
             data::upgrade_hash(&state.pool, account, &hash).await?;
             Member {
-                password_stamp: data::password_stamp(&hash),
+                password_stamp: crate::domain::password_stamp(&hash),
                 ..member
             }
         }
@@ -120,7 +120,7 @@ pub async fn check_sign_in(
         // With two-factor sign-in the sign-in is recorded when the second factor is given.
         PasswordCheck::Accepted(member) if member.two_factor.is_on() => {}
         PasswordCheck::Accepted(member) => {
-            data::record_event(&state.pool, &member.id, EventKind::SignIn, origin).await?;
+            data::record_sign_in(&state.pool, &state.outbox, &member.id, origin).await?;
         }
         PasswordCheck::Rejected => {
             data::record_event(&state.pool, account, EventKind::SignInFailed, origin).await?;

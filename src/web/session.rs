@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::client_info;
 use super::errors::AppError;
-use crate::data::{Member, TwoFactor};
+use crate::data::{EmailState, Member, TwoFactor};
 use crate::domain::{random_token, ClientInfo};
 
 /// The session cookie's name.
@@ -163,6 +163,11 @@ impl TypedSession {
                     None => TwoFactor::Off,
                     Some(recovery_codes) => TwoFactor::On { recovery_codes },
                 },
+                email: match stored.email {
+                    1 => EmailState::Pending,
+                    2 => EmailState::Verified,
+                    _ => EmailState::None,
+                },
             },
         })
     }
@@ -181,8 +186,19 @@ impl TypedSession {
                     TwoFactor::Off => None,
                     TwoFactor::On { recovery_codes } => Some(recovery_codes),
                 },
+                email: stored_email(member.email),
             },
         )?;
+        Ok(())
+    }
+
+    /// Show the member's address state on this session's pages at once, after it changed.
+    pub fn remember_email(&self, email: EmailState) -> Result<(), AppError> {
+        let Some(mut stored) = self.0.get::<StoredMember>(MEMBER)? else {
+            return Ok(());
+        };
+        stored.email = stored_email(email);
+        self.0.insert(MEMBER, stored)?;
         Ok(())
     }
 
@@ -344,6 +360,17 @@ struct StoredMember {
     /// Two-factor sign-in: `None` off, else the recovery codes left.
     #[serde(default, rename = "tf")]
     two_factor: Option<u32>,
+    /// The address: 0 none, 1 pending, 2 verified.
+    #[serde(default, rename = "em")]
+    email: u8,
+}
+
+fn stored_email(email: EmailState) -> u8 {
+    match email {
+        EmailState::None => 0,
+        EmailState::Pending => 1,
+        EmailState::Verified => 2,
+    }
 }
 
 fn unix_secs(at: SystemTime) -> u64 {
@@ -428,15 +455,45 @@ fn is_session_cookie(value: &HeaderValue) -> Option<Cookie<'static>> {
 /// only shows messages of its own.
 const FAREWELL_COOKIE: &str = "farewell";
 
-/// Messages the sign-in page shows from [`FAREWELL_COOKIE`].
-const FAREWELLS: [(&str, &str); 1] = [(
-    "account-deleted",
-    "Your account has been deleted and every device signed out.",
-)];
+/// Messages the sign-in page shows from [`FAREWELL_COOKIE`], by [`LoginNotice`].
+const FAREWELLS: [(&str, &str); 3] = [
+    (
+        "account-deleted",
+        "Your account has been deleted and every device signed out.",
+    ),
+    (
+        "password-reset",
+        "Your password has been changed and every device signed out. Sign in with the new one.",
+    ),
+    (
+        "email-verified",
+        "Your e-mail address is confirmed. Sign in to continue.",
+    ),
+];
+
+/// A one-time message for the sign-in page, for a visitor with no session to carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginNotice {
+    /// The account was deleted.
+    AccountDeleted = 0,
+    /// The password was reset through a mailed link.
+    PasswordReset = 1,
+    /// An address was verified by a visitor who is not signed in.
+    EmailVerified = 2,
+}
 
 /// `response` with the one-time "account deleted" message for the sign-in page.
-pub fn with_account_deleted_message(mut response: HttpResponse, secure: bool) -> HttpResponse {
-    let cookie = Cookie::build(FAREWELL_COOKIE, FAREWELLS[0].0)
+pub fn with_account_deleted_message(response: HttpResponse, secure: bool) -> HttpResponse {
+    with_login_notice(response, LoginNotice::AccountDeleted, secure)
+}
+
+/// `response` with the one-time `notice` for the sign-in page.
+pub fn with_login_notice(
+    mut response: HttpResponse,
+    notice: LoginNotice,
+    secure: bool,
+) -> HttpResponse {
+    let cookie = Cookie::build(FAREWELL_COOKIE, FAREWELLS[notice as usize].0)
         .path("/login")
         .http_only(true)
         .secure(secure)

@@ -6,6 +6,7 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
+use crate::data::Outbox;
 use crate::domain::{Hasher, PasswordPolicy, TotpKeys};
 use crate::telemetry::Metrics;
 use crate::web::gate::AccountGate;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub totp_key_ephemeral: bool,
     /// Whether cookies are `Secure` (production).
     pub secure_cookies: bool,
+    /// Where mail is queued (and whether e-mail features are on).
+    pub outbox: Outbox,
 }
 
 impl AppState {

@@ -120,21 +120,7 @@ pub struct DeletePage {
     pub error: Option<String>,
 }
 
-/// `d` in words for people: "30 days", "12 hours", "90 minutes".
-pub fn in_words(d: std::time::Duration) -> String {
-    let secs = d.as_secs();
-    let (n, unit) = match secs {
-        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
-        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
-        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
-        s => (s, "second"),
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
-}
+pub use crate::domain::in_words;
 
 /// `GET /register` and its re-renders.
 #[derive(Debug, Template)]
@@ -144,7 +130,85 @@ pub struct RegisterPage {
     pub csrf: String,
     pub username: String,
     pub name: String,
+    pub email: String,
+    /// Whether e-mail features are on (else the form has no address field).
+    pub mail_on: bool,
     pub error: Option<String>,
+}
+
+/// `GET /account/email` and its re-renders.
+#[derive(Debug, Template)]
+#[template(path = "email.html")]
+pub struct EmailPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub username: String,
+    pub verified: Option<String>,
+    pub pending: Option<String>,
+    /// What the member typed, kept on a re-render.
+    pub email: String,
+    pub flash: Option<String>,
+    pub error: Option<String>,
+    /// Whether e-mail features are on.
+    pub mail_on: bool,
+}
+
+/// `GET /verify-email/{token}`: one button, so that fetching the link changes nothing.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for VerifyEmailPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyEmailPage")
+    }
+}
+
+/// `GET /forgot-password`, and the one page every request gets.
+#[derive(Debug, Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPasswordPage {
+    pub layout: Layout,
+    pub csrf: String,
+    /// Set once a request was taken: the page that follows every request.
+    pub sent_to: Option<String>,
+    /// Whether e-mail features are on (else the page says to ask the operator).
+    pub mail_on: bool,
+    /// How long a reset link works, in words.
+    pub valid_for: String,
+    pub error: Option<String>,
+}
+
+/// `GET /reset-password/{token}` and its re-renders.
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPasswordPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub token: String,
+    pub username: String,
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for ResetPasswordPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPasswordPage")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A link that is used, expired, unknown or dead (410).
+#[derive(Debug, Template)]
+#[template(path = "link_dead.html")]
+pub struct DeadLinkPage {
+    pub layout: Layout,
+    /// Which kind of link: "reset" or "verify".
+    pub reset: bool,
 }
 
 /// `GET /`.
@@ -158,6 +222,8 @@ pub struct HomePage {
     pub flash: Option<String>,
     /// Recovery codes left, when two-factor sign-in is on and fewer than three are.
     pub few_recovery_codes: Option<u32>,
+    /// The member's address state, when the page should suggest adding or confirming one.
+    pub email_hint: Option<crate::data::EmailState>,
 }
 
 /// `GET /account/password` and its re-renders.

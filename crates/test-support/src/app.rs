@@ -233,6 +233,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         ("DATABASE_URL", database_url),
         ("BIND", "127.0.0.1:0"),
         ("SESSION_KEY", key.as_str()),
+        // A test that reads mail starts an SMTP server of its own and points the app at it.
+        ("SMTP_URL", "off"),
     ];
     Settings::from_lookup(|name| {
         defaults

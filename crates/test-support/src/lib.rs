@@ -12,6 +12,8 @@
 //! - [`mariadb`]: MariaDB servers of a test's own, from the Debian package, and
 //!   [`ThrowawayMariaDb`], one that a test kills, restarts and freezes.
 //! - [`Chromium`]: real headless Chromium through chromedriver (WebDriver).
+//! - [`SmtpServer`]: a real SMTP server on a loopback port that the app's mail transport
+//!   delivers to; [`Mail`]: a message it accepted, with its subject, text and links decoded.
 //!
 //! Everything here fails the test loudly (a panic with one line saying what is missing or what
 //! went wrong); nothing skips.
@@ -24,6 +26,7 @@ pub mod binary;
 mod chromium;
 pub mod forms;
 pub mod mariadb;
+mod smtp;
 mod visitor;
 
 pub use answer::Answer;
@@ -31,6 +34,7 @@ pub use app::{init_tracing, session_key_b64, spawn_app, spawn_app_with, test_set
 pub use chromium::Chromium;
 pub use forms::{csrf_in, hidden_value, location};
 pub use mariadb::ThrowawayMariaDb;
+pub use smtp::{Mail, Reply, SmtpServer};
 pub use visitor::{bare_client, Visitor};
 
 use std::net::TcpListener;

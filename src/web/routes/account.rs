@@ -104,6 +104,7 @@ pub async fn submit(
     let changed = data::change_password(
         &state.pool,
         &state.store,
+        &state.outbox,
         user,
         &hash,
         keep.as_ref(),

@@ -47,7 +47,7 @@ pub async fn submit(
     if let Some(refusal) = confirm_password(&req, &state, member, &password, refused).await? {
         return Ok(refusal);
     }
-    data::delete_member(&state.pool, &state.store, member).await?;
+    data::delete_member(&state.pool, &state.store, &state.outbox, member).await?;
     // The row is gone already; this clears the cookie (and deletes nothing more).
     identity.logout();
     Ok(with_account_deleted_message(

@@ -7,15 +7,18 @@ mod account;
 mod activity;
 mod assets;
 mod delete;
+mod email;
 mod health;
 mod home;
 mod login;
 mod logout;
 mod not_found;
 mod profile;
+mod recovery;
 mod register;
 mod sessions;
 mod two_factor;
+mod verify;
 
 pub use login::BAD_CREDENTIALS;
 
@@ -34,7 +37,7 @@ use crate::web::errors::AppError;
 use crate::web::guard::require_member;
 use crate::web::session::TypedSession;
 use crate::web::state::AppState;
-use crate::web::templates::render;
+use crate::web::templates::{render, DeadLinkPage};
 
 /// The route table: public routes, then every signed-in page, each behind `require_member`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -55,7 +58,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(read().to(two_factor::step_form))
                 .post(two_factor::step_submit),
         )
-        .service(web::resource("/logout").post(logout::submit));
+        .service(web::resource("/logout").post(logout::submit))
+        .service(
+            web::resource("/forgot-password")
+                .route(read().to(recovery::form))
+                .post(recovery::submit),
+        )
+        .service(web::resource("/reset-password/{token}").route(read().to(recovery::reset_form)))
+        .service(web::resource("/reset-password").post(recovery::reset_submit))
+        .service(web::resource("/verify-email/{token}").route(read().to(verify::page)))
+        .service(web::resource("/verify-email").post(verify::submit));
     // One guard for the whole list: a page added here cannot be reached without it.
     for resource in member_pages() {
         cfg.service(resource.wrap(from_fn(require_member)));
@@ -74,6 +86,11 @@ fn member_pages() -> Vec<Resource> {
             .route(read().to(profile::form))
             .post(profile::submit),
         web::resource("/account/activity").route(read().to(activity::list)),
+        web::resource("/account/email")
+            .route(read().to(email::form))
+            .post(email::submit),
+        web::resource("/account/email/resend").post(email::resend),
+        web::resource("/account/email/withdraw").post(email::withdraw),
         web::resource("/sessions").route(read().to(sessions::list)),
         web::resource("/sessions/revoke").post(sessions::revoke),
         web::resource("/sessions/revoke-others").post(sessions::revoke_others),
@@ -150,6 +167,28 @@ pub fn no_store(mut response: HttpResponse) -> HttpResponse {
         header::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+/// `response` with `Referrer-Policy: no-referrer`: a page reached by a mailed link must not
+/// hand its address (the token) to anything it links to or loads.
+pub fn no_referrer(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// The one page (410) for a mailed link that is used, expired, unknown or dead: a reset link
+/// (`reset`) or a verification link.
+pub fn dead_link(reset: bool) -> HttpResponse {
+    no_referrer(render(
+        StatusCode::GONE,
+        &DeadLinkPage {
+            layout: crate::web::templates::Layout::default(),
+            reset,
+        },
+    ))
 }
 
 /// A route for `GET` and `HEAD`. actix-web's `web::get()` leaves `HEAD` out, and monitors and

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::data::{self, CreateError};
 use crate::domain::ClientInfo;
-use crate::domain::{DisplayName, NewPassword, Username};
+use crate::domain::{DisplayName, EmailAddress, NewPassword, Username};
 use crate::web::csrf::{CsrfSigner, PublicForm};
 use crate::web::errors::AppError;
 use crate::web::session::TypedSession;
@@ -21,26 +21,31 @@ pub async fn form(
     req: HttpRequest,
     identity: Option<Identity>,
     signer: web::Data<CsrfSigner>,
+    state: web::Data<AppState>,
 ) -> HttpResponse {
     if identity.is_some() {
         return see_other("/");
     }
-    page(&req, &signer, StatusCode::OK, "", "", None)
+    page(&req, &signer, &state, StatusCode::OK, ["", "", ""], None)
 }
 
+/// The form with `kept` (username, display name, address) filled in.
 fn page(
     req: &HttpRequest,
     signer: &CsrfSigner,
+    state: &AppState,
     status: StatusCode,
-    username: &str,
-    name: &str,
+    kept: [&str; 3],
     error: Option<&str>,
 ) -> HttpResponse {
+    let [username, name, email] = kept;
     anonymous_form(req, signer, status, |csrf| RegisterPage {
         layout: Layout::default(),
         csrf,
         username: username.trim().to_owned(),
         name: name.trim().to_owned(),
+        email: email.trim().to_owned(),
+        mail_on: state.outbox.is_on(),
         error: error.map(str::to_owned),
     })
 }
@@ -52,6 +57,9 @@ pub struct RegistrationForm {
     name: String,
     password: String,
     password_confirm: String,
+    /// Optional: empty (or absent) for none.
+    #[serde(default)]
+    email: String,
 }
 
 /// Create the member and its author, then sign in.
@@ -68,18 +76,20 @@ pub async fn submit(
         name: raw_name,
         password,
         password_confirm: confirmation,
+        email: raw_email,
     } = form.into_inner();
-    let (raw_username, raw_name) = (raw_username.as_str(), raw_name.as_str());
+    let kept = [raw_username.as_str(), raw_name.as_str(), raw_email.as_str()];
     let invalid = |message: &str| {
         page(
             &req,
             &signer,
+            &state,
             StatusCode::UNPROCESSABLE_ENTITY,
-            raw_username,
-            raw_name,
+            kept,
             Some(message),
         )
     };
+    let [raw_username, raw_name, raw_email] = kept;
     let username = match Username::parse(raw_username) {
         Ok(u) => u,
         Err(message) => return Ok(invalid(message)),
@@ -98,8 +108,27 @@ pub async fn submit(
     {
         return Ok(invalid(&advice));
     }
+    // Without e-mail the form has no address field; one posted anyway is not kept.
+    let email = if raw_email.trim().is_empty() || !state.outbox.is_on() {
+        None
+    } else {
+        match EmailAddress::parse(raw_email) {
+            Ok(address) => Some(address),
+            Err(message) => return Ok(invalid(message)),
+        }
+    };
     let hash = state.hasher.hash(password.into_inner()).await?;
-    match data::create_member(&state.pool, &username, &name, &hash, Some(&origin)).await {
+    let created = data::create_member(
+        &state.pool,
+        &state.outbox,
+        &username,
+        &name,
+        &hash,
+        email.as_ref(),
+        Some(&origin),
+    )
+    .await;
+    match created {
         Ok(member) => {
             session.sign_in(&req, &member, state.lifetime(false))?;
             Ok(see_other("/"))
@@ -107,9 +136,9 @@ pub async fn submit(
         Err(CreateError::Taken) => Ok(page(
             &req,
             &signer,
+            &state,
             StatusCode::CONFLICT,
-            raw_username,
-            raw_name,
+            kept,
             Some("That username is taken. Please choose another."),
         )),
         Err(CreateError::Db(e)) => Err(e.into()),

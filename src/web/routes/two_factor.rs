@@ -171,8 +171,16 @@ pub async fn enable(
     let codes = RecoveryCode::generate_set();
     let hashes: Vec<[u8; 32]> = codes.iter().map(|c| c.hash(member)).collect();
     let sealed = state.totp_keys.seal(&secret, member);
-    let enabled =
-        data::enable_two_factor(&state.pool, member, &sealed, step, &hashes, &origin).await?;
+    let enabled = data::enable_two_factor(
+        &state.pool,
+        &state.outbox,
+        member,
+        &sealed,
+        step,
+        &hashes,
+        &origin,
+    )
+    .await?;
     session.clear_pending_totp_secret();
     if !enabled {
         session.flash("Two-factor sign-in is on already.")?;
@@ -212,7 +220,7 @@ pub async fn disable(
     if let Some(page) = confirm_password(&req, &state, member, &password, refused).await? {
         return Ok(page);
     }
-    let message = if data::disable_two_factor(&state.pool, member, &origin).await? {
+    let message = if data::disable_two_factor(&state.pool, &state.outbox, member, &origin).await? {
         "Two-factor sign-in is off. Your password alone signs you in now."
     } else {
         "Two-factor sign-in was not on."
@@ -347,7 +355,9 @@ pub async fn step_submit(
         match RecoveryCode::parse(&code) {
             Some(recovery) => {
                 let hash = recovery.hash(&member);
-                if data::use_recovery_code(&state.pool, &member, &hash, &origin).await? {
+                if data::use_recovery_code(&state.pool, &state.outbox, &member, &hash, &origin)
+                    .await?
+                {
                     Verdict::Accepted
                 } else {
                     Verdict::Wrong
@@ -399,8 +409,15 @@ async fn check_totp(
         CodeCheck::Valid(step) => {
             let reseal = (!state.totp_keys.is_current(&stored.sealed))
                 .then(|| state.totp_keys.seal(&secret, member));
-            let accepted =
-                data::use_code_step(&state.pool, member, step, reseal.as_deref(), origin).await?;
+            let accepted = data::use_code_step(
+                &state.pool,
+                &state.outbox,
+                member,
+                step,
+                reseal.as_deref(),
+                origin,
+            )
+            .await?;
             // Not accepted: another request took this step (or a later one) a moment ago.
             Ok(if accepted {
                 Verdict::Accepted
