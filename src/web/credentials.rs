@@ -120,7 +120,8 @@ pub async fn check_sign_in(
         // With two-factor sign-in the sign-in is recorded when the second factor is given.
         PasswordCheck::Accepted(member) if member.two_factor.is_on() => {}
         PasswordCheck::Accepted(member) => {
-            data::record_sign_in(&state.pool, &state.outbox, &member.id, origin).await?;
+            let verified = member.email == data::EmailState::Verified;
+            data::record_sign_in(&state.pool, &state.outbox, &member.id, verified, origin).await?;
         }
         PasswordCheck::Rejected => {
             data::record_event(&state.pool, account, EventKind::SignInFailed, origin).await?;

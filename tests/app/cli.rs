@@ -343,8 +343,10 @@ async fn a_replayed_dead_cookie_writes_no_line_per_request_at_the_default_log_le
     let out = stop_with_sigterm(server).await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(!log.contains("No session state"), "{log}");
+    // Start-up writes about twenty lines (settings, one per migration, the listener); the
+    // hundred replays must add none.
     assert!(
-        log.lines().count() < 20,
+        log.lines().count() < 30,
         "{} lines for 100 replays:\n{log}",
         log.lines().count()
     );

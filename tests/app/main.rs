@@ -8,6 +8,7 @@
 // What members do.
 mod activity;
 mod devices;
+mod email;
 mod password_change;
 mod profile;
 mod registration;

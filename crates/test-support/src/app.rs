@@ -209,6 +209,12 @@ impl TestApp {
         conn.query_first(sql).await.unwrap().unwrap()
     }
 
+    /// The one text `sql` selects.
+    pub async fn text(&self, sql: &str) -> String {
+        let mut conn = self.pool.get_conn().await.unwrap();
+        conn.query_first(sql).await.unwrap().unwrap()
+    }
+
     /// Change the database behind the app's back.
     pub async fn exec(&self, sql: &str) {
         let mut conn = self.pool.get_conn().await.unwrap();

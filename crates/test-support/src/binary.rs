@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Response;
 
 /// The binary at `program` on `database_url`, with nothing of this process's environment but
-/// `PATH` (so no setting leaks in from the machine), logging at `info`, in the temporary
+/// `PATH` (so no setting leaks in from the machine), logging at `info`, e-mail off, in the temporary
 /// directory (so no `.env` file is read).
 pub fn command(program: impl AsRef<OsStr>, database_url: &str) -> Command {
     let mut cmd = Command::new(program);
@@ -18,6 +18,8 @@ pub fn command(program: impl AsRef<OsStr>, database_url: &str) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "info")
+        // A test that reads mail points SMTP_URL at an SMTP server of its own.
+        .env("SMTP_URL", "off")
         .current_dir(std::env::temp_dir());
     cmd
 }
