@@ -190,8 +190,9 @@ mod tests {
         assert_eq!(retry_delay(4), Duration::from_secs(40));
         assert_eq!(retry_delay(7), MAX_RETRY_DELAY);
         assert_eq!(retry_delay(u32::MAX), MAX_RETRY_DELAY);
-        // Even every attempt at the longest delay would fill more than a day before giving up.
-        assert!(GIVE_UP_AFTER_SECS >= 24 * 60 * 60);
-        assert!(LEASE > SEND_TIMEOUT * BATCH);
     }
+
+    // Retried for at least a day; a claim outlasts a whole batch's send timeouts.
+    const _: () = assert!(GIVE_UP_AFTER_SECS >= 24 * 60 * 60);
+    const _: () = assert!(LEASE.as_secs() > SEND_TIMEOUT.as_secs() * BATCH as u64);
 }
