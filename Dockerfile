@@ -48,6 +48,8 @@ COPY --from=builder /out/member-portal /usr/local/bin/member-portal
 
 # Empty, root-owned working directory: the app only reads (an optional .env).
 WORKDIR /app
+# Development without SMTP_URL writes each mail as a file: somewhere the app user may write.
+ENV MAIL_DIR=/tmp/mail
 USER 10001:10001
 
 ENV BIND=0.0.0.0:8080

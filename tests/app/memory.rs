@@ -2,9 +2,12 @@
 //! apps at once, so only a process of its own has a peak RSS worth reading).
 //!
 //! Each argon2 hash needs 19 MiB. The hashing threads allocate that once each and reuse it, so
-//! a flood of sign-ins must leave the process's peak RSS (`VmHWM`) within 72 MiB. (The bound
+//! a flood of sign-ins must leave the process's peak RSS (`VmHWM`) within 80 MiB. (The bound
 //! was 64 MiB until the password strength check: zxcvbn's frequency lists take about 8 MiB,
-//! loaded at the first registration this test makes.)
+//! loaded at the first registration this test makes; then 72 MiB until e-mail. Measured on
+//! the debug binary with e-mail: 64 MiB idle, of which 42 MiB anonymous — the two hashing
+//! threads' 19 MiB each — and 22 MiB of the 230 MiB binary's pages; 74 MiB peak in the flood.
+//! A leak of one hash buffer per sign-in would pass it within a handful of sign-ins.)
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use test_support::{session_key_b64, spare_port, Visitor};
 
 const FLOOD: Duration = Duration::from_secs(8);
 const CONNECTIONS: usize = 32;
-const PEAK_RSS_LIMIT_KIB: u64 = 72 * 1024;
+const PEAK_RSS_LIMIT_KIB: u64 = 80 * 1024;
 
 /// A `/proc/PID/status` field, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -31,7 +34,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn a_sign_in_flood_keeps_peak_rss_within_72_mib() {
+async fn a_sign_in_flood_keeps_peak_rss_within_80_mib() {
     let db = TestDatabase::create().await;
     let port = spare_port();
     let server = Server::spawn(
