@@ -17,10 +17,10 @@ use test_support::{TestApp, Visitor};
 
 /// How long a test waits for a mail the app should send at once (the sender is woken by the
 /// commit; it also polls every second).
-const SOON: Duration = Duration::from_secs(15);
+pub(crate) const SOON: Duration = Duration::from_secs(15);
 
 /// The app sending its mail to `smtp`, with the test's own changes on top.
-async fn mail_app(
+pub(crate) async fn mail_app(
     smtp: &SmtpServer,
     configure: impl FnOnce(&mut member_portal::config::Settings),
 ) -> TestApp {
@@ -33,7 +33,7 @@ async fn mail_app(
 }
 
 /// Register `username` with `email` on `visitor`.
-async fn register_with_email(visitor: &Visitor, username: &str, email: &str) {
+pub(crate) async fn register_with_email(visitor: &Visitor, username: &str, email: &str) {
     let password = format!("{username}s long password");
     let r = visitor
         .submit(
@@ -71,7 +71,12 @@ async fn follow_verification(visitor: &Visitor, mail: &Mail, origin: &str) -> re
 }
 
 /// A member `username` with the verified address `email`, signed in on the returned visitor.
-async fn verified_member(app: &TestApp, smtp: &SmtpServer, username: &str, email: &str) -> Visitor {
+pub(crate) async fn verified_member(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    username: &str,
+    email: &str,
+) -> Visitor {
     let visitor = app.new_visitor();
     register_with_email(&visitor, username, email).await;
     let mail = smtp.wait_for_to(email, SOON).await;
@@ -82,7 +87,7 @@ async fn verified_member(app: &TestApp, smtp: &SmtpServer, username: &str, email
 }
 
 /// Mails to `recipient` whose subject contains `subject`.
-fn mails_to(smtp: &SmtpServer, recipient: &str, subject: &str) -> Vec<Mail> {
+pub(crate) fn mails_to(smtp: &SmtpServer, recipient: &str, subject: &str) -> Vec<Mail> {
     smtp.messages()
         .into_iter()
         .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(recipient)))
@@ -91,7 +96,7 @@ fn mails_to(smtp: &SmtpServer, recipient: &str, subject: &str) -> Vec<Mail> {
 }
 
 /// Ask for a reset link for `email` on `visitor`; the page must be the usual one.
-async fn forgot(visitor: &Visitor, email: &str) -> String {
+pub(crate) async fn forgot(visitor: &Visitor, email: &str) -> String {
     let r = visitor
         .submit("/forgot-password", "/forgot-password", &[("email", email)])
         .await;

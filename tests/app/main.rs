@@ -29,6 +29,7 @@ mod browser;
 mod cli;
 mod delete;
 mod first_start;
+mod mail_ops;
 mod memory;
 mod metrics;
 mod outage;
