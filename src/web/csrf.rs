@@ -185,7 +185,17 @@ fn is_cross_site(req: &HttpRequest, frontend: &Frontend) -> bool {
         // Older browsers and non-browser clients send no Origin; the token still applies.
         return false;
     };
-    // `null`, garbage, or an origin we cannot compare with: refused.
+    // A page sent with `Referrer-Policy: no-referrer` (those reached by a mailed link) makes
+    // the browser send `Origin: null` with its own forms; `Sec-Fetch-Site`, which no page can
+    // set, still says where the form was. The token is checked all the same.
+    if origin.as_bytes() == b"null"
+        && headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"))
+    {
+        return false;
+    }
+    // `null` from anywhere else, garbage, or an origin we cannot compare with: refused.
     let Some(origin) = origin.to_str().ok().and_then(SiteOrigin::parse) else {
         return true;
     };

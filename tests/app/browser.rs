@@ -2,7 +2,9 @@
 //! real server on a random port and a fresh database. Registers, signs out, signs in, edits the
 //! profile, reads the activity page, and takes screenshots of the main pages; enrols in
 //! two-factor sign-in (reading the secret from the page, computing codes as an authenticator
-//! app does), signs in with a code and "keep me signed in", and closes the account.
+//! app does), signs in with a code and "keep me signed in", and closes the account; registers
+//! with an e-mail address, confirms it by following the link from the mail an SMTP server in
+//! the test received, and resets the password through a mailed link.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install chromium
 //! chromium-driver`); without them the test fails, it never skips. Screenshots go to
@@ -13,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::two_factor::code;
-use test_support::{spawn_app, Chromium};
+use std::time::Duration;
+
+use member_portal::config::MailTransport;
+use test_support::{spawn_app, spawn_app_with, Chromium, SmtpServer};
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
@@ -236,6 +241,100 @@ async fn two_factor_sign_in_in_a_real_browser() {
         .await
         .contains("has been deleted"));
     assert!(browser.cookie("sid").await.is_none());
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_with_an_address_confirm_it_from_the_mail_and_reset_the_password() {
+    let shots = Screenshots::new();
+    let smtp = SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(move |s| s.mail.transport = MailTransport::Smtp(smtp_url)).await;
+    let browser = Chromium::start(DESKTOP).await;
+
+    browser.goto(&app.url("/register")).await;
+    browser.type_into("#username", "grace").await;
+    browser.type_into("#name", "Grace Hopper").await;
+    browser.type_into("#email", "grace@example.com").await;
+    browser
+        .type_into("#password", "compiler of cobol 1959")
+        .await;
+    browser
+        .type_into("#password_confirm", "compiler of cobol 1959")
+        .await;
+    shots.take(&browser, "register-email-desktop").await;
+    browser
+        .click("form[action='/register'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+    assert!(browser
+        .text("[data-email-hint]")
+        .await
+        .contains("Confirm your e-mail address"));
+
+    // The link from the mail the SMTP server received, opened in the browser: a page with a
+    // button; pressing it confirms the address.
+    let mail = smtp
+        .wait_for_to("grace@example.com", Duration::from_secs(15))
+        .await;
+    let link = mail.link_starting_with(&app.url("/verify-email/"));
+    browser.goto(&link).await;
+    assert_eq!(browser.text("h1").await, "Confirm your e-mail address");
+    shots.take(&browser, "verify-email-desktop").await;
+    browser
+        .click("form[action='/verify-email'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+    browser.goto(&app.url("/account/email")).await;
+    assert_eq!(
+        browser.text("[data-email-state=verified]").await,
+        "grace@example.com"
+    );
+    shots.take(&browser, "email-desktop").await;
+
+    // Forgotten password: the request page, the link from the mail, the new password.
+    browser.click("header form[action='/logout'] button").await;
+    browser.wait_for_url(&app.url("/login")).await;
+    browser.click("a[href='/forgot-password']").await;
+    browser.wait_for_url(&app.url("/forgot-password")).await;
+    browser.type_into("#email", "grace@example.com").await;
+    browser
+        .click("form[action='/forgot-password'] button[type=submit]")
+        .await;
+    browser.wait_for("[data-reset-requested]").await;
+    shots.take(&browser, "forgot-password-desktop").await;
+    let mail = smtp
+        .wait_for(2, Duration::from_secs(15))
+        .await
+        .pop()
+        .unwrap();
+    let link = mail.link_starting_with(&app.url("/reset-password/"));
+    browser.goto(&link).await;
+    assert_eq!(browser.text("h1").await, "Choose a new password");
+    browser
+        .type_into("#new_password", "nanoseconds of wire 1969")
+        .await;
+    browser
+        .type_into("#new_password_confirm", "nanoseconds of wire 1969")
+        .await;
+    shots.take(&browser, "reset-password-desktop").await;
+    browser
+        .click("form[action='/reset-password'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/login")).await;
+    assert!(browser
+        .text("main")
+        .await
+        .contains("Your password has been changed"));
+    browser.type_into("#username", "grace").await;
+    browser
+        .type_into("#password", "nanoseconds of wire 1969")
+        .await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+    assert_eq!(browser.text("h1").await, "Welcome, Grace Hopper");
     browser.quit().await;
 }
 

@@ -99,6 +99,8 @@ async fn the_origin_check_compares_scheme_host_and_port_and_ignores_forged_forwa
         vec![("origin", https_own.as_str())],
         vec![("origin", other_port.as_str())],
         vec![("origin", "null")],
+        vec![("origin", "null"), ("sec-fetch-site", "same-site")],
+        vec![("origin", "null"), ("sec-fetch-site", "cross-site")],
     ] {
         assert_eq!(
             app.sign_in_with_headers("olga", "olgas password", &headers)
@@ -109,6 +111,16 @@ async fn the_origin_check_compares_scheme_host_and_port_and_ignores_forged_forwa
         );
     }
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
+    // What a browser sends from a page with `Referrer-Policy: no-referrer` (the pages behind
+    // mailed links): `Origin: null`, and `Sec-Fetch-Site`, which no page can forge.
+    let no_referrer = [("origin", "null"), ("sec-fetch-site", "same-origin")];
+    assert_eq!(
+        app.new_visitor()
+            .sign_in_with_headers("olga", "olgas password", &no_referrer)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     let same = [("origin", own.as_str())];
     assert_eq!(
         app.sign_in_with_headers("olga", "olgas password", &same)
