@@ -97,6 +97,12 @@ async fn galera_cluster_behind_haproxy() {
     )
     .await;
     scenario(
+        "mail",
+        "two instances on two nodes send each mail of one outbox exactly once",
+        scenarios::mail_once_across_nodes(&cluster),
+    )
+    .await;
+    scenario(
         "failover",
         "a node killed under mixed traffic behind HAProxy",
         scenarios::node_killed_behind_haproxy(&mut cluster),

@@ -9,9 +9,10 @@ use actix_session::storage::{SessionKey, SessionStore};
 use actix_session_mysql::retry::{self, Replay};
 use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
+use member_portal::config::MailTransport;
 use mysql_async::prelude::Queryable;
 use reqwest::StatusCode;
-use test_support::{bare_client, hidden_value, Answer, TestApp, Visitor};
+use test_support::{bare_client, hidden_value, Answer, SmtpServer, TestApp, Visitor};
 
 use crate::galera::Cluster;
 
@@ -38,6 +39,23 @@ async fn start_instance(database_url: &str, key: &Key) -> TestApp {
         s.login_ip_limit = 0;
     })
     .await
+}
+
+/// Two instances sharing one session key on nodes 0 and 1, both sending mail to `smtp`.
+async fn mail_instances(cluster: &Cluster, db: &str, smtp: &SmtpServer) -> Vec<TestApp> {
+    let key = Key::generate();
+    let mut instances = Vec::new();
+    for node in [0, 1] {
+        let (key, url) = (key.clone(), smtp.url());
+        let app = TestApp::spawn_on_with(&format!("{}/{db}", cluster.node_url(node)), |s| {
+            s.session_key = key;
+            s.login_ip_limit = 0;
+            s.mail.transport = MailTransport::Smtp(url);
+        })
+        .await;
+        instances.push(app);
+    }
+    instances
 }
 
 /// Start `count` instances sharing one session key, instance `i` on node `nodes[i % len]`.
@@ -925,4 +943,77 @@ async fn stores_on_haproxy(cluster: &Cluster, db: &str, causal: bool) -> MySqlSe
         .build()
         .await
         .unwrap()
+}
+
+/// Two instances, on two nodes, deliver one outbox: every mail once. Their senders claim rows
+/// of the same table at the same moments, so claims meet on both nodes; the later of two
+/// conflicting claims fails certification and is retried, finding the rows taken.
+pub async fn mail_once_across_nodes(cluster: &Cluster) {
+    const MAILS: usize = 30;
+    let smtp = SmtpServer::start().await;
+    let db = database_name("mail");
+    let conflicts_before = cert_failures(cluster).await;
+    let instances = mail_instances(cluster, &db, &smtp).await;
+    let mut registrations = tokio::task::JoinSet::new();
+    for i in 0..MAILS {
+        let browser = instances[i % 2].new_visitor();
+        registrations.spawn(async move {
+            let name = format!("mia{i}");
+            let email = format!("{name}@example.com");
+            let password = PASSWORD.to_owned();
+            let answer = browser
+                .try_submit(
+                    "/register",
+                    "/register",
+                    &[
+                        ("username", name.as_str()),
+                        ("name", name.as_str()),
+                        ("password", password.as_str()),
+                        ("password_confirm", password.as_str()),
+                        ("email", email.as_str()),
+                    ],
+                )
+                .await
+                .unwrap_or_else(|page| panic!("GET /register: {}", page.brief()));
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.brief());
+        });
+    }
+    while let Some(done) = registrations.join_next().await {
+        done.unwrap();
+    }
+    smtp.wait_for(MAILS, Duration::from_secs(60)).await;
+    // Long enough for a second delivery of any mail (a retry comes 5 s after an attempt).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mails = smtp.messages();
+    let mut recipients: Vec<String> = mails.iter().map(|m| m.to.join(",")).collect();
+    recipients.sort();
+    let total = recipients.len();
+    recipients.dedup();
+    assert_eq!(total, MAILS, "each mail once: {recipients:?}");
+    assert_eq!(recipients.len(), MAILS);
+    let mut conn = cluster.node_conn(2).await;
+    let left: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{db}`.mail_outbox"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left, 0, "sent rows are deleted, on every node");
+    eprintln!(
+        "mail: {MAILS} mails, each once; {} certification conflicts on the two nodes meanwhile",
+        cert_failures(cluster).await - conflicts_before
+    );
+}
+
+/// Transactions nodes 0 and 1 have rolled back for a certification conflict, so far.
+async fn cert_failures(cluster: &Cluster) -> u64 {
+    let mut total = 0;
+    for node in [0, 1] {
+        let mut conn = cluster.node_conn(node).await;
+        let row: Option<(String, u64)> = conn
+            .query_first("SHOW GLOBAL STATUS LIKE 'wsrep_local_cert_failures'")
+            .await
+            .unwrap();
+        total += row.map_or(0, |(_, n)| n);
+    }
+    total
 }
