@@ -318,6 +318,7 @@ fn server(
     ));
     let frontend = actix_web::web::Data::new(settings.frontend.clone());
     let account_gate = AccountGate::default();
+    let reset_lookups = std::sync::Arc::new(tokio::sync::Semaphore::new(web::RESET_LOOKUPS));
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let per_worker = connections_per_worker(workers);
     tracing::info!(
@@ -345,6 +346,7 @@ fn server(
             totp_key_ephemeral: settings.totp_key_ephemeral,
             secure_cookies: settings.secure_cookies(),
             outbox: outbox.clone(),
+            reset_lookups: reset_lookups.clone(),
         });
         let timed_store = TimedStore::new(state.store.clone(), metrics.clone());
         let sessions = web::session_middleware(

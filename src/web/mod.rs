@@ -42,4 +42,4 @@ pub use session::{
     client_of, mark_session_lifetime, session_cookie_max_age, session_middleware, Lifetime,
     TypedSession, SECOND_FACTOR_WINDOW, SESSION_COOKIE,
 };
-pub use state::AppState;
+pub use state::{AppState, RESET_LOOKUPS};

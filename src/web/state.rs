@@ -49,7 +49,14 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Where mail is queued (and whether e-mail features are on).
     pub outbox: Outbox,
+    /// Reset requests being looked up after their answer, shared by all workers: a flood of
+    /// requests waits for no one and piles up nothing beyond [`RESET_LOOKUPS`].
+    pub reset_lookups: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Reset requests looked up at once, per instance; beyond it a request gets its page and no
+/// mail (as over any other limit).
+pub const RESET_LOOKUPS: usize = 64;
 
 impl AppState {
     /// The lifetime of a session signed in now, with "keep me signed in" ticked or not (ticked

@@ -711,3 +711,40 @@ async fn forgot_off(visitor: &Visitor) -> String {
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
 }
+
+#[tokio::test]
+async fn a_reset_through_a_pending_address_verifies_it() {
+    let smtp = SmtpServer::start().await;
+    let app = mail_app(&smtp, |_| {}).await;
+    let vic = app.new_visitor();
+    register_with_email(&vic, "vic", "vic@example.com").await;
+    smtp.wait_for_to("vic@example.com", SOON).await;
+    forgot(&app.new_visitor(), "vic@example.com").await;
+    let mail = smtp.wait_for(2, SOON).await.pop().unwrap();
+    assert_eq!(mail.subject(), "Choose a new password");
+    let link = mail.link_starting_with(&format!("{}/reset-password/", app.address));
+    let visitor = app.new_visitor();
+    let page = visitor.get_html(path_of(&link, &app.address)).await;
+    let r = visitor
+        .post(
+            "/reset-password",
+            &[
+                ("csrf_token", csrf_in(&page).as_str()),
+                ("token", hidden_value(&page, "token").unwrap().as_str()),
+                ("new_password", "vics brand new password"),
+                ("new_password_confirm", "vics brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let vic = app.new_visitor();
+    vic.sign_in("vic", "vics brand new password").await;
+    let page = vic.get_html("/account/email").await;
+    assert!(
+        page.contains(r#"data-email-state="verified">vic@example.com<"#),
+        "{page}"
+    );
+    let activity = vic.get_html("/account/activity").await;
+    assert!(activity.contains(r#"data-event="password_reset""#));
+    assert!(activity.contains(r#"data-event="email_verified""#));
+}

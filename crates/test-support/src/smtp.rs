@@ -64,7 +64,13 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Bind a free loopback port and accept connections on the current tokio runtime.
     pub async fn start() -> SmtpServer {
-        let listener = bind(0).expect("test SMTP server: cannot bind 127.0.0.1:0");
+        Self::start_on(0).await
+    }
+
+    /// [`start`](Self::start) on `port` (0: any free one), for a benchmark's fixed address.
+    pub async fn start_on(port: u16) -> SmtpServer {
+        let listener = bind(port)
+            .unwrap_or_else(|e| panic!("test SMTP server: cannot bind 127.0.0.1:{port}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State::default());
         let task = tokio::spawn(accept_loop(listener, state.clone()));
@@ -127,6 +133,11 @@ impl SmtpServer {
     /// Every message accepted (250) so far, in order.
     pub fn messages(&self) -> Vec<Mail> {
         self.inner.state.messages.lock().unwrap().clone()
+    }
+
+    /// How many messages were accepted so far (without copying them).
+    pub fn received(&self) -> usize {
+        self.inner.state.messages.lock().unwrap().len()
     }
 
     /// How many transactions reached the end of `DATA`, accepted or refused: retries show here.

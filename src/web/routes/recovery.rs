@@ -80,23 +80,34 @@ pub async fn submit(
     };
     let shown = address.as_str().to_owned();
     if state.outbox.is_on() {
-        let (pool, outbox, limit) = (
-            state.pool.clone(),
-            state.outbox.clone(),
-            state.ip_limit.clone(),
-        );
-        // On the worker's runtime, whose pool this is. A reservation never given back counts
-        // the request against the client's allowance.
-        actix_web::rt::spawn(async move {
-            let Ok(_reservation) = limit.reserve(client.0).await else {
-                return;
-            };
-            if let Err(error) = data::request_reset(&pool, &outbox, &address, &origin).await {
-                tracing::warn!(error = ?error, "a password reset request could not be handled");
-            }
-        });
+        queue_lookup(&state, address, origin, client);
     }
     forgot_page(&req, &signer, &state, StatusCode::OK, Some(shown), None)
+}
+
+/// Look `address` up after the answer, on the worker's runtime (whose pool this is), at most
+/// [`RESET_LOOKUPS`](crate::web::RESET_LOOKUPS) at a time per instance: beyond that a request gets its page and no mail,
+/// as over any other limit. The client's allowance is reserved first and never given back,
+/// so every request counts against `LOGIN_IP_LIMIT`.
+fn queue_lookup(state: &AppState, address: EmailAddress, origin: ClientInfo, client: ClientIp) {
+    let Ok(slot) = state.reset_lookups.clone().try_acquire_owned() else {
+        tracing::debug!("every reset lookup slot is busy: a request gets its page and no mail");
+        return;
+    };
+    let (pool, outbox, limit) = (
+        state.pool.clone(),
+        state.outbox.clone(),
+        state.ip_limit.clone(),
+    );
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let Ok(_reservation) = limit.reserve(client.0).await else {
+            return;
+        };
+        if let Err(error) = data::request_reset(&pool, &outbox, &address, &origin).await {
+            tracing::warn!(error = ?error, "a password reset request could not be handled");
+        }
+    });
 }
 
 /// The page behind a reset link: the new-password form, if the link is live.
