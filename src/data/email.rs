@@ -330,60 +330,64 @@ pub struct LinkOwner {
     pub name: String,
 }
 
-/// The owner of live verification link `hash`: unused, unexpired, for the current pending
-/// address.
-pub async fn verification_link(pool: &Pool, hash: &[u8; 32]) -> Result<Option<LinkOwner>, DbError> {
-    const OP: &str = "read verification link";
+/// A live link's row: unused and unexpired, with what its owner's row says now.
+struct LiveLink {
+    owner: LinkOwner,
+    address: String,
+    stamp: i64,
+    password_hash: String,
+    pending_key: Option<Vec<u8>>,
+}
+
+/// Live link `hash` of `purpose`, read without consuming it.
+async fn live_link(
+    pool: &Pool,
+    hash: &[u8; 32],
+    purpose: &str,
+) -> Result<Option<LiveLink>, DbError> {
+    const OP: &str = "read a link";
     let row = db::first_row(
         pool,
         OP,
-        "SELECT m.id, a.name, t.address, m.pending_email_key FROM email_tokens t
+        "SELECT m.id, a.name, t.address, t.stamp, m.password_hash, m.pending_email_key
+         FROM email_tokens t
          JOIN member m ON m.id = t.member_id JOIN author a ON a.id = m.author_id
          WHERE t.token_hash = ? AND t.purpose = ? AND t.used_at IS NULL
            AND t.expires_at > UTC_TIMESTAMP(6)",
-        (&hash[..], PURPOSE_VERIFY),
+        (&hash[..], purpose),
     )
     .await?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    let address: String = db::take(&mut row, 2, OP)?;
-    let pending: Option<Vec<u8>> = db::take(&mut row, 3, OP)?;
-    if pending.as_deref() != Some(address_key(&address).as_bytes()) {
-        return Ok(None);
-    }
-    Ok(Some(LinkOwner {
-        member: db::take(&mut row, 0, OP)?,
-        name: db::take(&mut row, 1, OP)?,
-    }))
+    row.map(|mut row| {
+        Ok(LiveLink {
+            owner: LinkOwner {
+                member: db::take(&mut row, 0, OP)?,
+                name: db::take(&mut row, 1, OP)?,
+            },
+            address: db::take(&mut row, 2, OP)?,
+            stamp: db::take(&mut row, 3, OP)?,
+            password_hash: db::take(&mut row, 4, OP)?,
+            pending_key: db::take(&mut row, 5, OP)?,
+        })
+    })
+    .transpose()
+}
+
+/// The owner of live verification link `hash`: unused, unexpired, for the current pending
+/// address.
+pub async fn verification_link(pool: &Pool, hash: &[u8; 32]) -> Result<Option<LinkOwner>, DbError> {
+    Ok(live_link(pool, hash, PURPOSE_VERIFY)
+        .await?
+        .filter(|link| link.pending_key.as_deref() == Some(address_key(&link.address).as_bytes()))
+        .map(|link| link.owner))
 }
 
 /// The owner of live reset link `hash`: unused, unexpired, and the member's password unchanged
 /// since it was made.
 pub async fn reset_link(pool: &Pool, hash: &[u8; 32]) -> Result<Option<LinkOwner>, DbError> {
-    const OP: &str = "read reset link";
-    let row = db::first_row(
-        pool,
-        OP,
-        "SELECT m.id, a.name, m.password_hash, t.stamp FROM email_tokens t
-         JOIN member m ON m.id = t.member_id JOIN author a ON a.id = m.author_id
-         WHERE t.token_hash = ? AND t.purpose = ? AND t.used_at IS NULL
-           AND t.expires_at > UTC_TIMESTAMP(6)",
-        (&hash[..], PURPOSE_RESET),
-    )
-    .await?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    let hash: String = db::take(&mut row, 2, OP)?;
-    let stamp: i64 = db::take(&mut row, 3, OP)?;
-    if password_stamp(&hash) != stamp {
-        return Ok(None);
-    }
-    Ok(Some(LinkOwner {
-        member: db::take(&mut row, 0, OP)?,
-        name: db::take(&mut row, 1, OP)?,
-    }))
+    Ok(live_link(pool, hash, PURPOSE_RESET)
+        .await?
+        .filter(|link| password_stamp(&link.password_hash) == link.stamp)
+        .map(|link| link.owner))
 }
 
 /// What following a verification link did.

@@ -13,12 +13,16 @@ use test_support::{spare_port, SmtpServer, TestApp, Visitor};
 
 use crate::email::{forgot, mail_app, mails_to, register_with_email, verified_member, SOON};
 
-fn run(db: &TestDatabase, smtp_url: &str, args: &[&str]) -> std::process::Output {
-    binary::command(crate::BIN, &db.url())
+/// Run the binary on `database_url` with `SMTP_URL` = `smtp_url` and `args`, off the runtime's
+/// thread (the test's SMTP server runs on it).
+async fn run(database_url: &str, smtp_url: &str, args: &[&str]) -> std::process::Output {
+    let mut command = binary::command(crate::BIN, database_url);
+    command
         .env("SMTP_URL", smtp_url)
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
         .unwrap()
 }
 
@@ -27,19 +31,7 @@ async fn send_test_reports_delivery_and_status_counts_the_outbox() {
     let smtp = SmtpServer::start().await;
     let db = TestDatabase::create().await;
     let url = smtp.url();
-    let out = tokio::task::spawn_blocking({
-        let (db_url, url) = (db.url(), url.clone());
-        move || {
-            let db = db_url;
-            binary::command(crate::BIN, &db)
-                .env("SMTP_URL", &url)
-                .args(["mail", "send-test", "ops@example.com"])
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = run(&db.url(), &url, &["mail", "send-test", "ops@example.com"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -55,13 +47,13 @@ async fn send_test_reports_delivery_and_status_counts_the_outbox() {
 
     // The server gone: a non-zero exit and one line saying where it tried.
     smtp.stop().await;
-    let out = run(&db, &url, &["mail", "send-test", "ops@example.com"]);
+    let out = run(&db.url(), &url, &["mail", "send-test", "ops@example.com"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&url), "{stderr}");
 
-    let out = run(&db, &url, &["mail", "status"]);
+    let out = run(&db.url(), &url, &["mail", "status"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -74,7 +66,7 @@ async fn send_test_reports_delivery_and_status_counts_the_outbox() {
     );
 
     // A bad SMTP_URL stops every command with one line naming it (and not its password).
-    let out = run(&db, "smtp://user:secret@", &["mail", "status"]);
+    let out = run(&db.url(), "smtp://user:secret@", &["mail", "status"]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -98,18 +90,7 @@ async fn status_counts_mail_waiting_for_a_server_that_is_down() {
     .await;
     smtp.stop().await;
     register_with_email(&app, "ria", "ria@example.com").await;
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(crate::BIN)
-            .env_clear()
-            .env("DATABASE_URL", url)
-            .env("SMTP_URL", "off")
-            .args(["mail", "status"])
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run(&url, "off", &["mail", "status"]).await;
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with("waiting 1, failed 0, oldest waiting 20"),
