@@ -454,20 +454,42 @@ impl MySqlSessionStore {
         Ok(Some(String::from_utf8(data).unwrap_or_default()))
     }
 
-    /// Send the loads queued on this worker (see [`crate::batch`]). Spawned by the first
-    /// load of a scheduler pass, it runs after the requests already woken in that pass, which
-    /// queue theirs meanwhile.
+    /// Send the loads queued on this worker (see [`crate::batch`]) until none is left.
+    /// Spawned by the first load queued while no sender runs, it runs after the requests
+    /// already woken in that pass, which queue theirs meanwhile; loads queued while its
+    /// statement is in flight go out as its next batch.
     async fn send_queued_loads(self) {
-        let mut batches = self.loads.take();
-        let Some(first) = batches.pop() else {
-            return;
-        };
-        // Past the first, each batch on a connection (and a task) of its own.
-        for batch in batches {
-            let store = self.clone();
-            tokio::spawn(async move { store.answer(batch).await });
+        /// Unless the queue ran dry, the sender was dropped or panicked: fail what waits.
+        struct Turn<'a>(&'a LoadQueue, bool);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.abandon();
+                }
+            }
         }
-        self.answer(first).await;
+        let mut turn = Turn(&self.loads, false);
+        while let Some(mut batches) = self.loads.next() {
+            let first = batches.pop();
+            // Past the first, each batch on a connection (and a task) of its own.
+            let others: Vec<_> = batches
+                .into_iter()
+                .map(|batch| {
+                    let store = self.clone();
+                    tokio::spawn(async move { store.answer(batch).await })
+                })
+                .collect();
+            if let Some(first) = first {
+                self.answer(first).await;
+            }
+            for other in others {
+                // A batch's task answers its own loads, also when it fails.
+                other.await.ok();
+            }
+            // Let the requests woken in this pass (and those the answers woke) queue theirs.
+            tokio::task::yield_now().await;
+        }
+        turn.1 = true;
     }
 
     async fn answer(&self, batch: Vec<(SessionId, Reply)>) {
