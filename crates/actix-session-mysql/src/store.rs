@@ -19,6 +19,7 @@ use crate::record::SessionRecord;
 use crate::retry::{self, not_committed, Replay};
 use crate::settings::Settings;
 use crate::sql::{take, Queries, ER_DUP_FIELDNAME, USER_ID_MAX};
+use crate::state;
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -426,7 +427,7 @@ impl MySqlSessionStore {
         }
     }
 
-    async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
+    async fn load_state(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, StoreError> {
         let id = SessionId::of(key);
         let row = if self.inner.settings.coalesce_loads {
             let (reply, answer) = oneshot::channel();
@@ -450,8 +451,8 @@ impl MySqlSessionStore {
         self.inner
             .touch
             .loaded(id, age, ttl, self.inner.settings.touch_interval);
-        // Invalid UTF-8 is corrupt state, like invalid JSON.
-        Ok(Some(String::from_utf8(data).unwrap_or_default()))
+        // Invalid UTF-8 is corrupt state, like invalid JSON: `state::decode` refuses both.
+        Ok(Some(data))
     }
 
     /// Send the loads queued on this worker (see [`crate::batch`]) until none is left.
@@ -573,7 +574,8 @@ impl MySqlSessionStore {
         let user_id = self.user_id_of(state)?;
         let own_ttl = self.own_ttl_of(state);
         let ttl = own_ttl.unwrap_or(ttl);
-        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let data = state::encode(state, self.inner.settings.compact_state)
+            .map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.insert;
         let (user_id, data) = (&user_id, &data);
         for attempt in 1..=SAVE_ATTEMPTS {
@@ -612,7 +614,8 @@ impl MySqlSessionStore {
         let user_id = self.user_id_of(state)?;
         let own_ttl = self.own_ttl_of(state);
         let ttl = own_ttl.unwrap_or(ttl);
-        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let data = state::encode(state, self.inner.settings.compact_state)
+            .map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.update;
         let (user_id, data) = (&user_id, &data);
         let (matched, counts_matched) = self
@@ -699,7 +702,7 @@ impl SessionStore for MySqlSessionStore {
         else {
             return Ok(None);
         };
-        serde_json::from_str(&data)
+        state::decode(&data)
             .map(Some)
             .map_err(|e| LoadError::Deserialization(e.into()))
     }
