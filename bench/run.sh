@@ -3,7 +3,11 @@
 # (express-session + express-mysql-session, bench/express/server.js) and, for page views, two
 # Rust peers written as tutorials write them (bench/peers, PEERS=0 leaves them out), with wrk:
 #
-#   1. page views        signed-in GET /, wrk -t$THREADS -c$CONNECTIONS (after a warm-up)
+#   1. page views        signed-in GET /, wrk -t$THREADS -c$CONNECTIONS (after a warm-up),
+#                        over $SESSIONS sessions of as many members (bench/views.lua: each
+#                        request takes the next session of its wrk thread's share, so the
+#                        requests in flight are of different sessions and no two page views
+#                        can share one session read)
 #   2. sign-ins          POST /login with valid credentials, wrk -c$SIGNIN_CONNECTIONS
 #                        (bench/signin.lua: a valid anonymous CSRF pair, a different account
 #                        per request so the per-account throttle never locks one)
@@ -56,6 +60,8 @@
 #
 # Usage: bench/run.sh            (3–4 minutes with the defaults, plus the builds)
 #        PEERS=0 bench/run.sh    (member-portal and Express only, as before the peers)
+# A part that cannot run here (Express without its modules, Redis not answering, a peer that
+# does not build) is left out with a one-line note saying why, and the rest goes on.
 # Needs: cargo, node + npm (npm ci runs in bench/express when its modules are missing), curl,
 # wrk (Debian/Ubuntu: `apt-get install wrk`), the mysql client, and MariaDB (or MySQL, with
 # server-wide statement counters) on 127.0.0.1:3306 as root without a password; for the peers
@@ -63,7 +69,9 @@
 # gnuplot (Debian: `apt-get install gnuplot-nox`; without it the chart is skipped, with a note).
 #
 # Tunables (env): DURATION (10s; each measured phase), WARMUP (3s), THREADS (2),
-# CONNECTIONS (32; page views), SIGNIN_CONNECTIONS (32), FLOOD_CONNECTIONS (32),
+# CONNECTIONS (32; page views), SESSIONS (signed-in sessions the page views go round, one
+# member each on the apps, all of `bench` on the peers; default CONNECTIONS; SESSIONS=1 is the
+# old single-session benchmark, which flatters stores that share reads), SIGNIN_CONNECTIONS (32), FLOOD_CONNECTIONS (32),
 # SIGNIN_TIMEOUT (10s; wrk's timeout for a sign-in, which queues behind the hashing),
 # ACCOUNTS (sign-in accounts per app; 8 × the larger of the sign-in connection counts),
 # OURS_PORT (18081), EXPRESS_PORT (18082), MYSQL_HOST / MYSQL_PORT / MYSQL_USER;
@@ -71,6 +79,11 @@
 # AXUM_TOWER_PORT (18084), REDIS_HOST / REDIS_PORT (127.0.0.1 / 6379);
 # CHART (the SVG chart's path, relative to the current directory; default
 # bench/results/pageviews.svg; empty: no chart).
+# For a before/after of one change: PEERS can also name the peers to run (e.g.
+# PEERS=actix-redis), EXPRESS=0 leaves Express out, VIEWS_ONLY=1 runs phase 1 only, and
+# BASELINE_BIN names a second member-portal binary (e.g. a build of the commit before the
+# change) that is measured in phase 1 right after member-portal, on the same port, database
+# and sessions, as "member-portal (baseline)".
 # CARGO_TARGET_DIR is honoured (the binaries are taken from it).
 set -euo pipefail
 
@@ -85,6 +98,7 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-3s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
+SESSIONS="${SESSIONS:-$CONNECTIONS}"
 SIGNIN_CONNECTIONS="${SIGNIN_CONNECTIONS:-32}"
 FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-32}"
 SIGNIN_TIMEOUT="${SIGNIN_TIMEOUT:-10s}"
@@ -93,6 +107,9 @@ ACCOUNTS="${ACCOUNTS:-$((8 * most_signin))}"
 OURS_PORT="${OURS_PORT:-18081}"
 EXPRESS_PORT="${EXPRESS_PORT:-18082}"
 PEERS="${PEERS:-1}"
+EXPRESS="${EXPRESS:-1}"
+VIEWS_ONLY="${VIEWS_ONLY:-0}"
+BASELINE_BIN="${BASELINE_BIN:-}"
 ACTIX_REDIS_PORT="${ACTIX_REDIS_PORT:-18083}"
 AXUM_TOWER_PORT="${AXUM_TOWER_PORT:-18084}"
 REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
@@ -121,7 +138,12 @@ for tool in cargo node npm curl mysql; do
 done
 command -v wrk >/dev/null || die "wrk is not installed (Debian/Ubuntu: apt-get install wrk)"
 [ "$ACCOUNTS" -gt $((4 * most_signin)) ] || die "ACCOUNTS must be more than 4 × the sign-in connections"
-case "$PEERS" in 0 | 1) ;; *) die "PEERS must be 0 or 1" ;; esac
+[ "$SESSIONS" -ge "$THREADS" ] || die "SESSIONS must be at least THREADS (each wrk thread needs a session)"
+case "$PEERS" in
+  0 | 1 | actix-redis | axum-tower | "actix-redis axum-tower" | "axum-tower actix-redis") ;;
+  *) die "PEERS must be 0, 1 or a list of peers (actix-redis axum-tower)" ;;
+esac
+[ -z "$BASELINE_BIN" ] || [ -x "$BASELINE_BIN" ] || die "BASELINE_BIN is not an executable: $BASELINE_BIN"
 
 sql() { mysql -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_USER" --batch --skip-column-names -e "$1"; }
 sql 'SELECT 1' >/dev/null || die "MySQL/MariaDB is not answering on ${MYSQL_HOST}:${MYSQL_PORT}"
@@ -133,11 +155,26 @@ DB_PID="${DB_PID%%$'\n'*}"
 # Redis, for the actix-session peer: its process (CPU time from /proc) and its command counter.
 REDIS_PID=""
 redis() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }
-if [ "$PEERS" = 1 ]; then
-  command -v redis-cli >/dev/null || die "redis-cli is not installed (Debian: apt-get install redis-tools), or run with PEERS=0"
-  [ "$(redis PING 2>/dev/null)" = PONG ] || die "Redis is not answering on ${REDIS_HOST}:${REDIS_PORT} (or run with PEERS=0)"
-  REDIS_PID="$(pgrep -x redis-server || true)"
-  REDIS_PID="${REDIS_PID%%$'\n'*}"
+# What is left out, and why: one line each, printed with the results.
+NOTES=()
+note() { say "$*"; NOTES+=("$*"); }
+PEER_LIST=()
+if [ "$PEERS" != 0 ]; then
+  if [ "$PEERS" = 1 ]; then PEER_LIST=(actix-redis axum-tower); else read -r -a PEER_LIST <<<"$PEERS"; fi
+  without_actix=()
+  for peer in "${PEER_LIST[@]}"; do [ "$peer" = actix-redis ] || without_actix+=("$peer"); done
+  if [ "${#without_actix[@]}" = "${#PEER_LIST[@]}" ]; then
+    :
+  elif ! command -v redis-cli >/dev/null; then
+    note "actix-session peer left out: redis-cli is not installed (Debian: apt-get install redis-tools)"
+    PEER_LIST=("${without_actix[@]}")
+  elif [ "$(redis PING 2>/dev/null)" != PONG ]; then
+    note "actix-session peer left out: Redis is not answering on ${REDIS_HOST}:${REDIS_PORT}"
+    PEER_LIST=("${without_actix[@]}")
+  else
+    REDIS_PID="$(pgrep -x redis-server || true)"
+    REDIS_PID="${REDIS_PID%%$'\n'*}"
+  fi
 fi
 
 # Statements per request come from the app's own database user when the server keeps
@@ -190,22 +227,36 @@ trap 'exit 143' TERM
 # --- build -----------------------------------------------------------------------------------
 say "cargo build --release --bin member-portal"
 cargo build --release --bin member-portal >&2
-if ! (cd bench/express && node -e "require('express-mysql-session'); require('argon2')") >/dev/null 2>&1; then
+express_ready() { (cd bench/express && node -e "require('express-mysql-session'); require('argon2')") >/dev/null 2>&1; }
+APPS=(ours express)
+if [ "$EXPRESS" = 0 ]; then
+  APPS=(ours)
+elif ! express_ready; then
   say "npm ci in bench/express"
-  (cd bench/express && npm ci --no-audit --no-fund >&2)
+  (cd bench/express && npm ci --no-audit --no-fund >&2) || true
+  if ! express_ready; then
+    note "Express left out: its modules do not load after npm ci in bench/express (see the messages above)"
+    APPS=(ours)
+  fi
 fi
-if [ "$PEERS" = 1 ]; then
-  for peer in actix-redis axum-tower; do
-    say "cargo build --release --locked in bench/peers/${peer}"
-    (cd "bench/peers/$peer" && cargo build --release --locked >&2)
-  done
-fi
+built_peers=()
+for peer in "${PEER_LIST[@]}"; do
+  say "cargo build --release --locked in bench/peers/${peer}"
+  if (cd "bench/peers/$peer" && cargo build --release --locked >&2); then
+    built_peers+=("$peer")
+  else
+    note "peer ${peer} left out: cargo build --release --locked failed in bench/peers/${peer}"
+  fi
+done
+PEER_LIST=("${built_peers[@]}")
+has_app() { [[ " ${APPS[*]} " == *" $1 "* ]]; }
 
 # --- databases, users, both apps ---------------------------------------------------------------
 drop_everything
 [ "$USERSTAT_WAS" != OFF ] || sql 'SET GLOBAL userstat = 1'
-dbs=("$OURS_DB" "$EXPRESS_DB")
-[ "$PEERS" = 0 ] || dbs+=("$AXUM_DB")
+dbs=("$OURS_DB")
+! has_app express || dbs+=("$EXPRESS_DB")
+[[ " ${PEER_LIST[*]} " != *" axum-tower "* ]] || dbs+=("$AXUM_DB")
 for db in "${dbs[@]}"; do
   sql "CREATE DATABASE \`${db}\`; CREATE USER '${db}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
        GRANT ALL ON \`${db}\`.* TO '${db}'@'%'"
@@ -218,11 +269,14 @@ DATABASE_URL="$DATABASE_URL" BIND="127.0.0.1:${OURS_PORT}" RUST_LOG=warn SESSION
 PIDS+=($!)
 OURS_PID=$!
 
-say "starting the Express app on ${EXPRESS_URL}"
-(cd bench/express && PORT="$EXPRESS_PORT" DB_HOST="$MYSQL_HOST" DB_PORT="$MYSQL_PORT" DB_USER="$EXPRESS_DB" \
-  DB_PASSWORD="$DB_PASSWORD" DB_NAME="$EXPRESS_DB" exec node server.js) >"$WORK/express.log" 2>&1 &
-PIDS+=($!)
-EXPRESS_PID=$!
+EXPRESS_PID=""
+if has_app express; then
+  say "starting the Express app on ${EXPRESS_URL}"
+  (cd bench/express && PORT="$EXPRESS_PORT" DB_HOST="$MYSQL_HOST" DB_PORT="$MYSQL_PORT" DB_USER="$EXPRESS_DB" \
+    DB_PASSWORD="$DB_PASSWORD" DB_NAME="$EXPRESS_DB" exec node server.js) >"$WORK/express.log" 2>&1 &
+  PIDS+=($!)
+  EXPRESS_PID=$!
+fi
 
 wait_for() { # name pid url
   local name=$1 pid=$2 url=$3
@@ -234,27 +288,33 @@ wait_for() { # name pid url
   die "$name did not answer 200 on $url within 60 s"
 }
 wait_for member-portal "$OURS_PID" "${OURS_URL}/healthz"
-wait_for express "$EXPRESS_PID" "${EXPRESS_URL}/login"
+[ -z "$EXPRESS_PID" ] || wait_for express "$EXPRESS_PID" "${EXPRESS_URL}/login"
 
-# --- members: `bench` for page views, signin0… for sign-ins -------------------------------------
-# member-portal's `bench` comes from its CLI; Express seeds its own at start. The sign-in
-# accounts copy `bench`'s password hash (hashing each would take most of a minute).
+# --- members: view0… for page views, signin0… for sign-ins ----------------------------------------
+# member-portal's `bench` comes from its CLI; Express seeds its own at start. The page-view
+# members (one session each: member-portal caps sessions per member) and the sign-in accounts
+# copy `bench`'s password hash (hashing each would take most of a minute).
 out="$(echo "$PASSWORD" | DATABASE_URL="$DATABASE_URL" RUST_LOG=warn SESSION_KEY="$SESSION_KEY" \
   "$BIN" user add bench 2>&1)" || die "member-portal user add failed: $out"
 
-accounts_cte="WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${ACCOUNTS})"
-sql "INSERT INTO \`${OURS_DB}\`.author (name, profile)
-       ${accounts_cte} SELECT CONCAT('signin', i), NULL FROM n;
-     INSERT INTO \`${OURS_DB}\`.member (id, password_hash, author_id, created_at, password_changed_at)
-       SELECT a.name, b.password_hash, a.id, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
-       FROM \`${OURS_DB}\`.author a JOIN \`${OURS_DB}\`.member b ON b.id = 'bench'
-       WHERE a.name LIKE 'signin%';
-     INSERT INTO \`${EXPRESS_DB}\`.author (name, profile)
-       ${accounts_cte} SELECT CONCAT('signin', i), NULL FROM n;
-     INSERT INTO \`${EXPRESS_DB}\`.member (id, password, author_id)
-       SELECT a.name, b.password, a.id
-       FROM \`${EXPRESS_DB}\`.author a JOIN \`${EXPRESS_DB}\`.member b ON b.id = 'bench'
-       WHERE a.name LIKE 'signin%'"
+copy_members() { # db password-column prefix count
+  local cte="WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $4)"
+  local extra_cols="" extra_vals=""
+  if [ "$2" = password_hash ]; then
+    extra_cols=", created_at, password_changed_at" extra_vals=", UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)"
+  fi
+  sql "INSERT INTO \`$1\`.author (name, profile) ${cte} SELECT CONCAT('$3', i), NULL FROM n;
+       INSERT INTO \`$1\`.member (id, $2, author_id${extra_cols})
+         SELECT a.name, b.$2, a.id${extra_vals}
+         FROM \`$1\`.author a JOIN \`$1\`.member b ON b.id = 'bench'
+         WHERE a.name REGEXP '^$3[0-9]+\$'"
+}
+copy_members "$OURS_DB" password_hash signin "$ACCOUNTS"
+copy_members "$OURS_DB" password_hash view "$SESSIONS"
+if has_app express; then
+  copy_members "$EXPRESS_DB" password signin "$ACCOUNTS"
+  copy_members "$EXPRESS_DB" password view "$SESSIONS"
+fi
 
 # --- CSRF pairs, sign-in checks, the page-view sessions ------------------------------------------
 jar_cookie() { awk -v name="$2" '$6 == name { v = $7 } END { print v }' "$1"; }
@@ -281,19 +341,36 @@ sign_in() { # name url jar username -> sid
   printf '%s' "$sid"
 }
 
-check_home() { # name url sid
+check_home() { # name url sid [member]
   local body="$WORK/home.html" code
   code="$(curl -sS -o "$body" -w '%{http_code}' -H "Cookie: sid=$3" "$2/")"
   [ "$code" = 200 ] || die "$1 GET / with the session cookie answered $code, expected 200"
-  grep -q 'Welcome, bench' "$body" || die "$1 GET / has no greeting"
+  grep -q "Welcome, ${4:-bench}<" "$body" || die "$1 GET / has no greeting for ${4:-bench}"
+}
+
+# Every page-view session of a stack still serves its member's page (a session that died
+# during a phase would have been answered with a 303, which wrk does not count as an error).
+check_sessions() { # key name url
+  local i=0 sid
+  while IFS= read -r sid; do
+    check_home "$2" "$3" "$sid" "${R[$1.member_prefix]:-}${R[$1.member_prefix]:+$i}"
+    i=$((i + 1))
+  done <"$WORK/$1.sessions"
 }
 
 declare -A R
-for key in ours express; do
+for key in "${APPS[@]}"; do
   if [ "$key" = ours ]; then name=member-portal url=$OURS_URL; else name=express url=$EXPRESS_URL; fi
-  say "signing in to $name"
-  R[$key.sid]="$(sign_in "$name" "$url" "$WORK/$key.jar" bench)"
-  check_home "$name" "$url" "${R[$key.sid]}"
+  say "signing in to $name: ${SESSIONS} page-view sessions (view0…)"
+  R[$key.member_prefix]=view
+  : >"$WORK/$key.sessions"
+  for ((i = 0; i < SESSIONS; i++)); do
+    sign_in "$name" "$url" "$WORK/$key-view.jar" "view$i" >>"$WORK/$key.sessions"
+    echo >>"$WORK/$key.sessions"
+    rm -f "$WORK/$key-view.jar"
+  done
+  R[$key.sid]="$(head -n1 "$WORK/$key.sessions")"
+  check_sessions "$key" "$name" "$url"
   # The last account, so the throttle has seen every name before the measured runs do.
   sign_in "$name" "$url" "$WORK/$key-check.jar" "signin$((ACCOUNTS - 1))" >/dev/null
   R[$key.csrf_token]="$(login_form "$name" "$url" "$WORK/$key-anon.jar")"
@@ -425,27 +502,33 @@ signin_results() { # phase file
 
 # --- the three phases, one app after the other ----------------------------------------------------
 # Phase 1 (also the peers' only phase).
+# wrk's signed-in GET / over the stack's page-view sessions (bench/views.lua).
+views_wrk() { # key duration url [--latency]
+  SESSIONS_FILE="$WORK/$1.sessions" WRK_THREADS="$THREADS" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" ${4:-} -s bench/views.lua "$3/"
+}
+
 views_phase() { # key name url pid dbuser [store_pid store]
-  local key=$1 name=$2 url=$3 pid=$4 user=$5 sid=${R[$1.sid]} before after
+  local key=$1 name=$2 url=$3 pid=$4 user=$5 before after
   local store_pid=${6-$DB_PID} store=${7:-}
 
   say "$name: page views, warm-up ${WARMUP}"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -H "Cookie: sid=${sid}" "${url}/" >/dev/null
+  views_wrk "$key" "$WARMUP" "$url" >/dev/null
   settle "$pid"
   reset_peak "$pid"
   before="$(snapshot "$key" "$pid" "$user" "$store_pid" "$store")"
-  say "$name: page views, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency GET /"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: sid=${sid}" "${url}/" >"$WORK/$key-views.txt"
+  say "$name: page views, wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION} --latency -s bench/views.lua GET / (${SESSIONS} sessions)"
+  views_wrk "$key" "$DURATION" "$url" --latency >"$WORK/$key-views.txt"
   after="$(snapshot "$key" "$pid" "$user" "$store_pid" "$store")"
   wrk_results "$key.views" "$WORK/$key-views.txt"
   account "$key.views" "$before" "$after" "${R[$key.views.total]}" "$store"
   R[$key.views.peak]="$(proc_kib "$pid" VmHWM)"
   [ -z "$(wrk_field "$WORK/$key-views.txt" non2xx)" ] || die "$name answered non-2xx/3xx responses to page views"
-  check_home "$name" "$url" "$sid"
+  check_sessions "$key" "$name" "$url"
 }
 
 run_app() { # key name url pid dbuser
-  local key=$1 name=$2 url=$3 pid=$4 user=$5 sid=${R[$1.sid]} before after
+  local key=$1 name=$2 url=$3 pid=$4 user=$5 before after
 
   views_phase "$@"
 
@@ -475,7 +558,7 @@ run_app() { # key name url pid dbuser
   signin_wrk "$key" "$FLOOD_CONNECTIONS" "$url" >"$WORK/$key-flood.txt" &
   local flood=$!
   PIDS+=("$flood")
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: sid=${sid}" "${url}/" >"$WORK/$key-flooded.txt"
+  views_wrk "$key" "$DURATION" "$url" --latency >"$WORK/$key-flooded.txt"
   wait "$flood"
   after="$(snapshot "$key" "$pid" "$user")"
   wrk_results "$key.flooded" "$WORK/$key-flooded.txt"
@@ -487,15 +570,9 @@ run_app() { # key name url pid dbuser
   sleep 1
   R[$key.flooded.after]="$(proc_kib "$pid" VmRSS)"
   [ -z "$(wrk_field "$WORK/$key-flooded.txt" non2xx)" ] || die "$name answered non-2xx/3xx responses to page views during the flood"
-  check_home "$name" "$url" "$sid"
+  check_sessions "$key" "$name" "$url"
 }
 
-LOAD_BEFORE="$(uptime)"
-STARTED=$SECONDS
-run_app ours member-portal "$OURS_URL" "$OURS_PID" "$OURS_DB"
-run_app express express "$EXPRESS_URL" "$EXPRESS_PID" "$EXPRESS_DB"
-
-# --- the peers: page views, each alone ---------------------------------------------------------
 stop_server() { # pid: TERM, then KILL after 5 s; no longer cleaned up at exit
   local keep=() p
   kill -TERM "$1" 2>/dev/null || true
@@ -505,6 +582,35 @@ stop_server() { # pid: TERM, then KILL after 5 s; no longer cleaned up at exit
   for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
+
+LOAD_BEFORE="$(uptime)"
+STARTED=$SECONDS
+if [ "$VIEWS_ONLY" = 1 ]; then
+  views_phase ours member-portal "$OURS_URL" "$OURS_PID" "$OURS_DB"
+else
+  run_app ours member-portal "$OURS_URL" "$OURS_PID" "$OURS_DB"
+fi
+if [ -n "$BASELINE_BIN" ]; then
+  say "member-portal (baseline): $BASELINE_BIN on the same port, database and sessions"
+  stop_server "$OURS_PID"
+  DATABASE_URL="$DATABASE_URL" BIND="127.0.0.1:${OURS_PORT}" RUST_LOG=warn SESSION_KEY="$SESSION_KEY" \
+    LOGIN_IP_LIMIT=0 "$BASELINE_BIN" >"$WORK/member-portal-baseline.log" 2>&1 &
+  PIDS+=($!)
+  OURS_PID=$!
+  wait_for "member-portal (baseline)" "$OURS_PID" "${OURS_URL}/healthz"
+  cp "$WORK/ours.sessions" "$WORK/base.sessions"
+  R[base.member_prefix]=view
+  views_phase base "member-portal (baseline)" "$OURS_URL" "$OURS_PID" "$OURS_DB"
+fi
+if has_app express; then
+  if [ "$VIEWS_ONLY" = 1 ]; then
+    views_phase express express "$EXPRESS_URL" "$EXPRESS_PID" "$EXPRESS_DB"
+  else
+    run_app express express "$EXPRESS_URL" "$EXPRESS_PID" "$EXPRESS_DB"
+  fi
+fi
+
+# --- the peers: page views, each alone ---------------------------------------------------------
 
 # The peers sign in through a plain form (no CSRF token).
 peer_sign_in() { # name url jar -> sid
@@ -525,24 +631,45 @@ run_peer() { # key name port store_pid store dbuser env…
   pid=$!
   PIDS+=("$pid")
   wait_for "$name" "$pid" "$url/login"
-  R[$key.sid]="$(peer_sign_in "$name" "$url" "$WORK/$key.jar")"
-  check_home "$name" "$url" "${R[$key.sid]}"
+  say "signing in to $name: ${SESSIONS} page-view sessions (all of bench)"
+  : >"$WORK/$key.sessions"
+  for ((i = 0; i < SESSIONS; i++)); do
+    peer_sign_in "$name" "$url" "$WORK/$key.jar" >>"$WORK/$key.sessions"
+    echo >>"$WORK/$key.sessions"
+    rm -f "$WORK/$key.jar"
+  done
+  R[$key.sid]="$(head -n1 "$WORK/$key.sessions")"
+  check_sessions "$key" "$name" "$url"
   views_phase "$key" "$name" "$url" "$pid" "$user" "$store_pid" "$store"
   stop_server "$pid"
 }
 
-STACKS=(ours express)
-if [ "$PEERS" = 1 ]; then
+STACKS=(ours)
+[ -z "$BASELINE_BIN" ] || STACKS+=(base)
+! has_app express || STACKS+=(express)
+if [ "${#PEER_LIST[@]}" -gt 0 ]; then
   say "stopping member-portal and Express: each peer runs alone"
   stop_server "$OURS_PID"
-  stop_server "$EXPRESS_PID"
-  run_peer actix actix-redis "$ACTIX_REDIS_PORT" "$REDIS_PID" redis "" \
-    REDIS_URL="redis://${REDIS_HOST}:${REDIS_PORT}"
-  run_peer axum axum-tower "$AXUM_TOWER_PORT" "$DB_PID" mysql "$AXUM_DB" \
-    DATABASE_URL="mysql://${AXUM_DB}:${DB_PASSWORD}@${MYSQL_HOST}:${MYSQL_PORT}/${AXUM_DB}" SESSION_SCHEMA="$AXUM_DB"
-  STACKS+=(actix axum)
+  [ -z "$EXPRESS_PID" ] || stop_server "$EXPRESS_PID"
 fi
+for peer in "${PEER_LIST[@]}"; do
+  case "$peer" in
+    actix-redis)
+      run_peer actix actix-redis "$ACTIX_REDIS_PORT" "$REDIS_PID" redis "" \
+        REDIS_URL="redis://${REDIS_HOST}:${REDIS_PORT}"
+      STACKS+=(actix) ;;
+    axum-tower)
+      run_peer axum axum-tower "$AXUM_TOWER_PORT" "$DB_PID" mysql "$AXUM_DB" \
+        DATABASE_URL="mysql://${AXUM_DB}:${DB_PASSWORD}@${MYSQL_HOST}:${MYSQL_PORT}/${AXUM_DB}" SESSION_SCHEMA="$AXUM_DB"
+      STACKS+=(axum) ;;
+  esac
+done
+has_stack() { [[ " ${STACKS[*]} " == *" $1 "* ]]; }
 ELAPSED=$((SECONDS - STARTED))
+
+# The stacks that ran phases 2 and 3.
+PHASED=()
+[ "$VIEWS_ONLY" = 1 ] || PHASED=("${APPS[@]}")
 
 # --- summary -------------------------------------------------------------------------------------
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f MiB", k / 1024 }'; }
@@ -556,6 +683,7 @@ CPU_MODEL="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev
 stack_name() {
   case "$1" in
     ours) echo "**member-portal**" ;;
+    base) echo "member-portal (baseline)" ;;
     express) echo "express-session + express-mysql-session" ;;
     actix) echo "actix-session RedisSessionStore (Redis)" ;;
     axum) echo "axum + tower-sessions MySqlStore" ;;
@@ -565,20 +693,23 @@ stack_name() {
 locked() { awk -v n="$2" '$1 == "name" && $3 == "\"" n "\"" { getline; gsub(/"/, "", $3); print $3; exit }' "$1"; }
 
 echo
-if [ "$PEERS" = 1 ]; then
-  echo "## member-portal vs express-session + express-mysql-session, actix-session + Redis, tower-sessions + MySqlStore"
-else
-  echo "## member-portal vs express-session + express-mysql-session"
-fi
+others=()
+for key in "${STACKS[@]}"; do [ "$key" = ours ] || others+=("$(stack_name "$key")"); done
+echo "## member-portal vs $(printf '%s, ' "${others[@]}" | sed 's/, $//')"
 echo
 echo "- machine: nproc=$(nproc), ${CPU_MODEL:-unknown CPU}; load average before: ${LOAD_BEFORE##*load average: }, after: $(uptime | sed 's/.*load average: //')"
 echo "- database: $(sql 'SELECT VERSION()') on ${MYSQL_HOST}:${MYSQL_PORT}"
-echo "- software: $(rustc --version | awk '{ print $1, $2 }'); node $(node --version) (express $(node -p "require('./bench/express/node_modules/express/package.json').version"), express-session $(node -p "require('./bench/express/node_modules/express-session/package.json').version"), express-mysql-session $(node -p "require('./bench/express/node_modules/express-mysql-session/package.json').version"), argon2 $(node -p "require('./bench/express/node_modules/argon2/package.json').version"))"
-if [ "$PEERS" = 1 ]; then
-  al=bench/peers/actix-redis/Cargo.lock tl=bench/peers/axum-tower/Cargo.lock
-  echo "- peers: actix-web $(locked "$al" actix-web), actix-session $(locked "$al" actix-session), redis $(locked "$al" redis) on Redis $(redis INFO server | tr -d '\r' | awk -F: '$1 == "redis_version" { print $2 }'); axum $(locked "$tl" axum), tower-sessions $(locked "$tl" tower-sessions), tower-sessions-sqlx-store $(locked "$tl" tower-sessions-sqlx-store), sqlx $(locked "$tl" sqlx)"
+if has_app express; then
+  node_versions="; node $(node --version) (express $(node -p "require('./bench/express/node_modules/express/package.json').version"), express-session $(node -p "require('./bench/express/node_modules/express-session/package.json').version"), express-mysql-session $(node -p "require('./bench/express/node_modules/express-mysql-session/package.json').version"), argon2 $(node -p "require('./bench/express/node_modules/argon2/package.json').version"))"
+else
+  node_versions=""
 fi
-echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
+echo "- software: $(rustc --version | awk '{ print $1, $2 }')${node_versions}"
+al=bench/peers/actix-redis/Cargo.lock tl=bench/peers/axum-tower/Cargo.lock
+! has_stack actix || echo "- peer: actix-web $(locked "$al" actix-web), actix-session $(locked "$al" actix-session), redis $(locked "$al" redis) on Redis $(redis INFO server | tr -d '\r' | awk -F: '$1 == "redis_version" { print $2 }')"
+! has_stack axum || echo "- peer: axum $(locked "$tl" axum), tower-sessions $(locked "$tl" tower-sessions), tower-sessions-sqlx-store $(locked "$tl" tower-sessions-sqlx-store), sqlx $(locked "$tl" sqlx)"
+for line in "${NOTES[@]}"; do echo "- $line"; done
+echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; page views go round ${SESSIONS} signed-in sessions (bench/views.lua); ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
 echo
 echo "| phase | stack | requests/s | p50 | p99 | app CPU µs/req | store CPU µs/req (mariadbd or redis-server · own DB user) | statements/req (select · write · other) | app peak RSS |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -590,19 +721,18 @@ row() { # label key phase rps-text rss-text
 for key in "${STACKS[@]}"; do
   row "page views: \`GET /\` signed in" "$key" views "${R[$key.views.rps]}" "$(mib "${R[$key.views.peak]}")"
 done
-for key in ours express; do
+for key in "${PHASED[@]}"; do
   row "sign-ins: \`POST /login\`" "$key" signins "${R[$key.signins.rps]} (${R[$key.signins.ok_rps]} signed in)" \
     "$(mib "${R[$key.signins.peak]}")"
 done
-for key in ours express; do
+for key in "${PHASED[@]}"; do
   row "page views during a sign-in flood †" "$key" flooded "${R[$key.flooded.rps]}" \
     "$(mib "${R[$key.flooded.peak]}"); $(mib "${R[$key.flooded.after]}") after"
   printf '| … the flood itself | %s | %s (%s signed in) | %s | %s | † | † | † | |\n' "$(stack_name "$key")" \
     "${R[$key.flood.rps]}" "${R[$key.flood.ok_rps]}" "${R[$key.flood.p50]}" "${R[$key.flood.p99]}"
 done
 echo
-echo "† CPU and statements per request of both wrk runs together (page views + sign-ins)."
-echo
+[ "${#PHASED[@]}" = 0 ] || { echo "† CPU and statements per request of both wrk runs together (page views + sign-ins)."; echo; }
 echo "Page views, member-portal ÷ each other stack (requests/s above 1: member-portal serves more; latency and CPU below 1: member-portal takes less):"
 echo
 echo "| member-portal ÷ | requests/s | p50 | p99 | app CPU/view | store CPU/view |"
@@ -617,10 +747,10 @@ for key in "${STACKS[@]}"; do
     "$(ratio "${R[ours.views.db_us]}" "${R[$key.views.db_us]}")"
 done
 echo
-for key in ours express; do
+for key in "${PHASED[@]}"; do
   echo "- $(stack_name "$key"), page views during the flood vs without: $(ratio "${R[$key.flooded.rps]}" "${R[$key.views.rps]}")× the requests/s, p99 $(ratio "$(ms "${R[$key.flooded.p99]}")" "$(ms "${R[$key.views.p99]}")")×"
 done
-for key in ours express; do
+for key in "${PHASED[@]}"; do
   echo "- $(stack_name "$key") sign-in responses: ${R[$key.signins.statuses]}; during the flood: ${R[$key.flood.statuses]}"
   case "${R[$key.signins.statuses]}/${R[$key.flood.statuses]}" in
     none/* | */none) echo "- $(stack_name "$key"): no sign-in finished in time: raise DURATION or SIGNIN_TIMEOUT" ;;
@@ -641,10 +771,11 @@ fi
 [ -z "${R[peak_note]:-}" ] || echo "- /proc/PID/clear_refs could not be written: peak RSS is since the app started"
 [ "$USERSTAT" = 1 ] || echo "- no USER_STATISTICS on this server: statements are the server-wide Com_* counters (selects · inserts+updates+deletes)"
 [ -n "$DB_PID" ] || echo "- the database server does not run on this machine: no mariadbd CPU figure"
-if [ "$PEERS" = 1 ]; then
-  [ -n "$REDIS_PID" ] || echo "- Redis does not run on this machine: no redis-server CPU figure"
+if [ "${#PEER_LIST[@]}" -gt 0 ]; then
+  ! has_stack actix || [ -n "$REDIS_PID" ] || echo "- Redis does not run on this machine: no redis-server CPU figure"
   echo "- the peers were measured alone (member-portal and Express stopped), page views only; redis-server CPU and commands are the whole server's (other clients count too)"
   for key in actix axum; do
+    has_stack "$key" || continue
     [ -z "${R[$key.views.errors]}" ] || echo "- $(stack_name "$key") views: wrk ${R[$key.views.errors]}"
   done
 fi
@@ -655,6 +786,7 @@ echo "- mariadbd CPU is the whole server's (other clients count too); \"own user
 chart_label() {
   case "$1" in
     ours) echo 'member-portal\n(MariaDB)' ;;
+    base) echo 'member-portal\nbaseline' ;;
     express) echo 'Express\n(MariaDB)' ;;
     actix) echo 'actix-session\n(Redis)' ;;
     axum) echo 'tower-sessions\n(MariaDB)' ;;

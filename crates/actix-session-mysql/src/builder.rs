@@ -54,6 +54,7 @@ impl MySqlSessionStoreBuilder {
                 key_generator: generate_key,
                 causal_reads: true,
                 coalesce_loads: true,
+                compact_state: false,
             },
         }
     }
@@ -134,6 +135,18 @@ impl MySqlSessionStoreBuilder {
     /// [`MySqlSessionStore`](crate::MySqlSessionStore#implementation-notes).
     pub fn coalesce_loads(mut self, on: bool) -> Self {
         self.settings.coalesce_loads = on;
+        self
+    }
+
+    /// Write session rows in the compact state format (format 2: each value embedded as the
+    /// JSON it is, read in one pass without undoing escapes) instead of the first format
+    /// (default `false`). Both formats are always **read**; only this switch decides what is
+    /// written. A build without format-2 support reads a format-2 row as corrupt state (a new,
+    /// empty session: every member signed out), so turn it on only once every instance that
+    /// shares the table runs a version that reads it, and not in a release you may have to
+    /// roll back past. See `docs/performance.md` in the repository for what it saves.
+    pub fn compact_state(mut self, on: bool) -> Self {
+        self.settings.compact_state = on;
         self
     }
 

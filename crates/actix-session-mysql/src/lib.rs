@@ -9,6 +9,7 @@ mod record;
 pub mod retry;
 mod settings;
 mod sql;
+mod state;
 mod store;
 mod touch;
 

@@ -70,7 +70,7 @@ impl SessionRecord {
             expires_at: utc(take(&mut row, 4, OP, "expires_at")?),
             ttl: take::<Option<u64>>(&mut row, 5, OP, "ttl_seconds")?
                 .map(std::time::Duration::from_secs),
-            state: serde_json::from_slice(&data).ok(),
+            state: crate::state::decode(&data).ok(),
         })
     }
 

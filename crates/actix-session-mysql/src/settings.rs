@@ -16,4 +16,5 @@ pub(crate) struct Settings {
     pub(crate) key_generator: fn() -> SessionKey,
     pub(crate) causal_reads: bool,
     pub(crate) coalesce_loads: bool,
+    pub(crate) compact_state: bool,
 }

@@ -19,6 +19,7 @@ use crate::record::SessionRecord;
 use crate::retry::{self, not_committed, Replay};
 use crate::settings::Settings;
 use crate::sql::{take, Queries, ER_DUP_FIELDNAME, USER_ID_MAX};
+use crate::state;
 use crate::touch::TouchCache;
 
 /// How many fresh keys `save` tries when the database reports a duplicate.
@@ -426,7 +427,7 @@ impl MySqlSessionStore {
         }
     }
 
-    async fn load_state(&self, key: &SessionKey) -> Result<Option<String>, StoreError> {
+    async fn load_state(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, StoreError> {
         let id = SessionId::of(key);
         let row = if self.inner.settings.coalesce_loads {
             let (reply, answer) = oneshot::channel();
@@ -450,24 +451,46 @@ impl MySqlSessionStore {
         self.inner
             .touch
             .loaded(id, age, ttl, self.inner.settings.touch_interval);
-        // Invalid UTF-8 is corrupt state, like invalid JSON.
-        Ok(Some(String::from_utf8(data).unwrap_or_default()))
+        // Invalid UTF-8 is corrupt state, like invalid JSON: `state::decode` refuses both.
+        Ok(Some(data))
     }
 
-    /// Send the loads queued on this worker (see [`crate::batch`]). Spawned by the first
-    /// load of a scheduler pass, it runs after the requests already woken in that pass, which
-    /// queue theirs meanwhile.
+    /// Send the loads queued on this worker (see [`crate::batch`]) until none is left.
+    /// Spawned by the first load queued while no sender runs, it runs after the requests
+    /// already woken in that pass, which queue theirs meanwhile; loads queued while its
+    /// statement is in flight go out as its next batch.
     async fn send_queued_loads(self) {
-        let mut batches = self.loads.take();
-        let Some(first) = batches.pop() else {
-            return;
-        };
-        // Past the first, each batch on a connection (and a task) of its own.
-        for batch in batches {
-            let store = self.clone();
-            tokio::spawn(async move { store.answer(batch).await });
+        /// Unless the queue ran dry, the sender was dropped or panicked: fail what waits.
+        struct Turn<'a>(&'a LoadQueue, bool);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.abandon();
+                }
+            }
         }
-        self.answer(first).await;
+        let mut turn = Turn(&self.loads, false);
+        while let Some(mut batches) = self.loads.next() {
+            let first = batches.pop();
+            // Past the first, each batch on a connection (and a task) of its own.
+            let others: Vec<_> = batches
+                .into_iter()
+                .map(|batch| {
+                    let store = self.clone();
+                    tokio::spawn(async move { store.answer(batch).await })
+                })
+                .collect();
+            if let Some(first) = first {
+                self.answer(first).await;
+            }
+            for other in others {
+                // A batch's task answers its own loads, also when it fails.
+                other.await.ok();
+            }
+            // Let the requests woken in this pass (and those the answers woke) queue theirs.
+            tokio::task::yield_now().await;
+        }
+        turn.1 = true;
     }
 
     async fn answer(&self, batch: Vec<(SessionId, Reply)>) {
@@ -551,7 +574,8 @@ impl MySqlSessionStore {
         let user_id = self.user_id_of(state)?;
         let own_ttl = self.own_ttl_of(state);
         let ttl = own_ttl.unwrap_or(ttl);
-        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let data = state::encode(state, self.inner.settings.compact_state)
+            .map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.insert;
         let (user_id, data) = (&user_id, &data);
         for attempt in 1..=SAVE_ATTEMPTS {
@@ -590,7 +614,8 @@ impl MySqlSessionStore {
         let user_id = self.user_id_of(state)?;
         let own_ttl = self.own_ttl_of(state);
         let ttl = own_ttl.unwrap_or(ttl);
-        let data = serde_json::to_string(state).map_err(StoreError::Serialize)?;
+        let data = state::encode(state, self.inner.settings.compact_state)
+            .map_err(StoreError::Serialize)?;
         let sql = &self.inner.queries.update;
         let (user_id, data) = (&user_id, &data);
         let (matched, counts_matched) = self
@@ -677,7 +702,7 @@ impl SessionStore for MySqlSessionStore {
         else {
             return Ok(None);
         };
-        serde_json::from_str(&data)
+        state::decode(&data)
             .map(Some)
             .map_err(|e| LoadError::Deserialization(e.into()))
     }

@@ -196,6 +196,7 @@ async fn basic_flow(policy: CookieContentSecurity) {
     assert_eq!(table.len(), 1);
     let session_key = session_key_in(&cookie, policy, &key);
     assert_eq!(table[0].0, hex::encode_upper(digest(&session_key)));
+    // The first state format unless `compact_state` is on (tests/store/load_save.rs).
     assert_eq!(table[0].2, r#"{"counter":"100"}"#);
     assert!(!table[0].2.contains(session_key.as_ref()));
     let left = expires_in_secs(&pool, TABLE, &session_key).await;

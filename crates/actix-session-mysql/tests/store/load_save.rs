@@ -5,7 +5,9 @@ use mysql_async::prelude::Queryable;
 use test_database::TestDatabase;
 
 use crate::common::{count, digest, expire, row_of, set_row};
-use crate::{state, store, TABLE, TTL};
+use actix_session_mysql::MySqlSessionStore;
+
+use crate::{dup, state, store, TABLE, TTL};
 
 #[tokio::test]
 async fn missing_key_loads_none() {
@@ -72,6 +74,44 @@ async fn corrupt_state_is_a_deserialization_error() {
             other => panic!("{corrupt:?}: expected a deserialization error, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn both_state_formats_are_read_and_compact_state_writes_the_second() {
+    let db = TestDatabase::create().await;
+    let plain = store(&db).await;
+    let compact = MySqlSessionStore::builder(plain.pool().clone())
+        .table_name(TABLE)
+        .compact_state(true)
+        .build()
+        .await
+        .unwrap();
+    let s = state(&[("a", "1"), ("b", r#"{"x":[true]}"#)]);
+    let data = |key: SessionKey| {
+        let pool = plain.pool().clone();
+        async move {
+            let mut conn = pool.get_conn().await.unwrap();
+            let row: Option<String> = conn
+                .exec_first(
+                    format!("SELECT data FROM `{TABLE}` WHERE id = ?"),
+                    (digest(&key).to_vec(),),
+                )
+                .await
+                .unwrap();
+            row.unwrap()
+        }
+    };
+    // Written by default in the first format, which every version reads.
+    let key = plain.save(s.clone(), &TTL).await.unwrap();
+    assert!(data(dup(&key)).await.starts_with('{'));
+    assert_eq!(compact.load(&key).await.unwrap(), Some(s.clone()));
+    // Rewritten in format 2 by a compact store, and still read by both.
+    let key = compact.update(key, s.clone(), &TTL).await.unwrap();
+    let stored = data(dup(&key)).await;
+    assert!(stored.starts_with("[2,{"), "{stored}");
+    assert!(stored.contains(r#""b":{"x":[true]}"#), "{stored}");
+    assert_eq!(compact.load(&key).await.unwrap(), Some(s.clone()));
+    assert_eq!(plain.load(&key).await.unwrap(), Some(s));
 }
 
 #[tokio::test]
