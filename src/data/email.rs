@@ -147,17 +147,7 @@ pub(super) async fn set_pending_in(
     )
     .await?;
     let delay_micros = take_verify_turn_in(tx, member, true).await?.unwrap_or(0);
-    let taken: Option<u8> = tx
-        .exec_first(
-            "SELECT 1 FROM member WHERE email_key = ? AND id <> ?",
-            (address.key(), member),
-        )
-        .await?;
-    let letter = if taken.is_some() {
-        Letter::AddressInUse
-    } else {
-        verification_letter_in(tx, outbox, member, address.as_str()).await?
-    };
+    let letter = address_letter_in(tx, outbox, member, address.as_str()).await?;
     outbox
         .queue_at_in(tx, address.as_str(), &letter, delay_micros)
         .await
@@ -196,6 +186,26 @@ async fn take_verify_turn_in(
         )
         .await?;
     Ok(Some(delay.flatten().unwrap_or(0).max(0)))
+}
+
+/// Inside `tx`: the mail for `member`'s pending `address`: a new verification link, or, when
+/// another member has the address verified, the mail saying so (no link).
+async fn address_letter_in(
+    tx: &mut Transaction<'_>,
+    outbox: &Outbox,
+    member: &str,
+    address: &str,
+) -> Result<Letter, mysql_async::Error> {
+    let taken: Option<u8> = tx
+        .exec_first(
+            "SELECT 1 FROM member WHERE email_key = ? AND id <> ?",
+            (address_key(address), member),
+        )
+        .await?;
+    if taken.is_some() {
+        return Ok(Letter::AddressInUse);
+    }
+    verification_letter_in(tx, outbox, member, address).await
 }
 
 /// Inside `tx`: a new verification link of `member` for `address`, as a letter.
@@ -283,20 +293,9 @@ pub async fn resend_verification(
         if turn.is_none() {
             return Ok(Resend::TooSoon);
         }
-        let taken: Option<u8> = tx
-            .exec_first(
-                "SELECT 1 FROM member WHERE email_key = ? AND id <> ?",
-                (address_key(&pending), member),
-            )
+        let letter = address_letter_in(tx, outbox, member, &pending)
             .await
             .map_err(DbError::from_driver(OP))?;
-        let letter = if taken.is_some() {
-            Letter::AddressInUse
-        } else {
-            verification_letter_in(tx, outbox, member, &pending)
-                .await
-                .map_err(DbError::from_driver(OP))?
-        };
         outbox
             .queue_in(tx, &pending, &letter)
             .await

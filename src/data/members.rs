@@ -139,6 +139,9 @@ pub async fn create_member(
         Ok(())
     })
     .await;
+    if created.is_ok() && email.is_some() {
+        outbox.wake();
+    }
     match created {
         Ok(()) => Ok(Member {
             id: username.as_str().to_owned(),
@@ -147,7 +150,6 @@ pub async fn create_member(
             password_stamp: password_stamp(password_hash),
             two_factor: TwoFactor::Off,
             email: if email.is_some() && outbox.is_on() {
-                outbox.wake();
                 EmailState::Pending
             } else {
                 EmailState::None
