@@ -39,8 +39,14 @@ use crate::web::session::TypedSession;
 use crate::web::state::AppState;
 use crate::web::templates::{render, DeadLinkPage};
 
-/// The route table: public routes, then every signed-in page, each behind `require_member`.
+/// The route table: every signed-in page, each behind `require_member`, then the public
+/// routes. The router tries resources in this order and no two paths overlap, so the order
+/// only decides cost: `/`, the busiest page, is matched first, before any `{token}` pattern.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // One guard for the whole list: a page added here cannot be reached without it.
+    for resource in member_pages() {
+        cfg.service(resource.wrap(from_fn(require_member)));
+    }
     cfg.route("/healthz", read().to(health::check))
         .route("/static/style.css", read().to(assets::style))
         .service(
@@ -68,10 +74,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/reset-password").post(recovery::reset_submit))
         .service(web::resource("/verify-email/{token}").route(read().to(verify::page)))
         .service(web::resource("/verify-email").post(verify::submit));
-    // One guard for the whole list: a page added here cannot be reached without it.
-    for resource in member_pages() {
-        cfg.service(resource.wrap(from_fn(require_member)));
-    }
     cfg.default_service(web::to(not_found::page));
 }
 
