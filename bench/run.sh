@@ -69,6 +69,9 @@
 # gnuplot (Debian: `apt-get install gnuplot-nox`; without it the chart is skipped, with a note).
 #
 # Tunables (env): DURATION (10s; each measured phase), WARMUP (3s), THREADS (2),
+# IDLE_SESSIONS (10000; live sessions of other visitors put in each MySQL stack's session table
+# before its page views, a copy of a signed-in row each: a real site's table is not a few dozen
+# rows, and with a few dozen MariaDB scans the table instead of reading by primary key; 0: none),
 # CONNECTIONS (32; page views), SESSIONS (signed-in sessions the page views go round, one
 # member each on the apps, all of `bench` on the peers; default CONNECTIONS; SESSIONS=1 is the
 # old single-session benchmark, which flatters stores that share reads), SIGNIN_CONNECTIONS (32), FLOOD_CONNECTIONS (32),
@@ -99,6 +102,7 @@ WARMUP="${WARMUP:-3s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 SESSIONS="${SESSIONS:-$CONNECTIONS}"
+IDLE_SESSIONS="${IDLE_SESSIONS:-10000}"
 SIGNIN_CONNECTIONS="${SIGNIN_CONNECTIONS:-32}"
 FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-32}"
 SIGNIN_TIMEOUT="${SIGNIN_TIMEOUT:-10s}"
@@ -358,6 +362,38 @@ check_sessions() { # key name url
   done <"$WORK/$1.sessions"
 }
 
+# IDLE_SESSIONS rows of other visitors in a stack's session table, each a copy of one of the
+# stack's own signed-in rows under another id (and user), so the page views read a table of a
+# realistic size with the plan it gets in production. A failure is a note, not the end of the run.
+DIGITS='(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+  UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)'
+NUMBERS="(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS n
+  FROM $DIGITS a, $DIGITS b, $DIGITS c, $DIGITS e, $DIGITS f, $DIGITS g) numbers"
+fill_idle_sessions() { # key name
+  [ "$IDLE_SESSIONS" -gt 0 ] || return 0
+  local statement
+  case "$1" in
+    ours) statement="INSERT INTO \`$OURS_DB\`.sessions
+        (id, user_id, data, expires_at, created_at, last_seen_at, ttl_seconds)
+      SELECT UNHEX(SHA2(CONCAT('idle', n), 256)), CONCAT('idle', n), s.data, s.expires_at,
+        s.created_at, s.last_seen_at, s.ttl_seconds
+      FROM $NUMBERS, (SELECT * FROM \`$OURS_DB\`.sessions WHERE user_id IS NOT NULL LIMIT 1) s
+      WHERE n < $IDLE_SESSIONS" ;;
+    express) statement="INSERT INTO \`$EXPRESS_DB\`.sessions (session_id, expires, data)
+      SELECT CONCAT('idle', n), s.expires, s.data
+      FROM $NUMBERS, (SELECT * FROM \`$EXPRESS_DB\`.sessions LIMIT 1) s WHERE n < $IDLE_SESSIONS" ;;
+    axum) statement="INSERT INTO \`$AXUM_DB\`.session (id, data, expiry_date)
+      SELECT LPAD(CONCAT('idle', n), 22, '0'), s.data, s.expiry_date
+      FROM $NUMBERS, (SELECT * FROM \`$AXUM_DB\`.session LIMIT 1) s WHERE n < $IDLE_SESSIONS" ;;
+    *) return 0 ;;
+  esac
+  if sql "$statement" 2>"$WORK/$1.idle.err"; then
+    say "$2: $IDLE_SESSIONS idle sessions of other visitors in its session table"
+  else
+    say "note: $2: no idle sessions added ($(head -n1 "$WORK/$1.idle.err"))"
+  fi
+}
+
 declare -A R
 for key in "${APPS[@]}"; do
   if [ "$key" = ours ]; then name=member-portal url=$OURS_URL; else name=express url=$EXPRESS_URL; fi
@@ -371,6 +407,7 @@ for key in "${APPS[@]}"; do
   done
   R[$key.sid]="$(head -n1 "$WORK/$key.sessions")"
   check_sessions "$key" "$name" "$url"
+  fill_idle_sessions "$key" "$name"
   # The last account, so the throttle has seen every name before the measured runs do.
   sign_in "$name" "$url" "$WORK/$key-check.jar" "signin$((ACCOUNTS - 1))" >/dev/null
   R[$key.csrf_token]="$(login_form "$name" "$url" "$WORK/$key-anon.jar")"
@@ -640,6 +677,7 @@ run_peer() { # key name port store_pid store dbuser env…
   done
   R[$key.sid]="$(head -n1 "$WORK/$key.sessions")"
   check_sessions "$key" "$name" "$url"
+  fill_idle_sessions "$key" "$name"
   views_phase "$key" "$name" "$url" "$pid" "$user" "$store_pid" "$store"
   stop_server "$pid"
 }
@@ -709,7 +747,7 @@ al=bench/peers/actix-redis/Cargo.lock tl=bench/peers/axum-tower/Cargo.lock
 ! has_stack actix || echo "- peer: actix-web $(locked "$al" actix-web), actix-session $(locked "$al" actix-session), redis $(locked "$al" redis) on Redis $(redis INFO server | tr -d '\r' | awk -F: '$1 == "redis_version" { print $2 }')"
 ! has_stack axum || echo "- peer: axum $(locked "$tl" axum), tower-sessions $(locked "$tl" tower-sessions), tower-sessions-sqlx-store $(locked "$tl" tower-sessions-sqlx-store), sqlx $(locked "$tl" sqlx)"
 for line in "${NOTES[@]}"; do echo "- $line"; done
-echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; page views go round ${SESSIONS} signed-in sessions (bench/views.lua); ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
+echo "- wrk -t${THREADS}, ${DURATION} per phase; page views on ${CONNECTIONS} connections (after a ${WARMUP} warm-up), sign-ins on ${SIGNIN_CONNECTIONS}, the flood on ${FLOOD_CONNECTIONS}; page views go round ${SESSIONS} signed-in sessions (bench/views.lua), with ${IDLE_SESSIONS} idle sessions of other visitors in each MySQL session table; ${ACCOUNTS} sign-in accounts per app; measured in ${ELAPSED} s"
 echo
 echo "| phase | stack | requests/s | p50 | p99 | app CPU µs/req | store CPU µs/req (mariadbd or redis-server · own DB user) | statements/req (select · write · other) | app peak RSS |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
