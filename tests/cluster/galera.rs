@@ -86,6 +86,11 @@ impl Node {
         self.dir.join("error.log")
     }
 
+    /// Where the rsync daemon of this node's state transfers logs (see `node_command`).
+    fn rsync_log(&self) -> PathBuf {
+        self.dir.join("rsyncd.log")
+    }
+
     fn url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}", self.port)
     }
@@ -235,9 +240,10 @@ impl Cluster {
             {
                 self.nodes[i].child = None;
                 panic!(
-                    "{} exited while joining ({status}):\n{}",
+                    "{} exited while joining ({status}):\n{}\nrsync daemon's log:\n{}",
                     self.nodes[i].name,
-                    tail(&self.nodes[i].error_log(), 40)
+                    tail(&self.nodes[i].error_log(), 40),
+                    tail(&self.nodes[i].rsync_log(), 10)
                 );
             }
             match wsrep_status(&self.nodes[i].url()).await {
@@ -359,7 +365,10 @@ impl Cluster {
             .arg(format!(
                 "--wsrep-sst-receive-address=127.0.0.1:{}",
                 node.sst_port
-            ));
+            ))
+            // The SST script gives its rsync daemon a log file only here; without one, why
+            // the daemon stopped (say, its port taken) goes to a syslog nobody reads.
+            .env("MYSQL_TMP_DIR", &node.dir);
         command
     }
 
