@@ -70,6 +70,9 @@ pub struct Settings {
     /// `PASSWORD_MIN_SCORE`: the lowest zxcvbn score (0–4) a new password may have; 0 turns
     /// the check off.
     pub password_min_score: u8,
+    /// `PWNED_PASSWORDS_URL`: the k-anonymity range API new passwords are looked up in
+    /// (checked to be an http(s) base URL); `None` (the default) for none.
+    pub pwned_passwords_url: Option<String>,
     /// `REMEMBER_FOR`: the idle and absolute timeout of a "keep me signed in" session; `None`
     /// (`REMEMBER_FOR=0`) when the option is off.
     pub remember_for: Option<Duration>,
@@ -116,6 +119,7 @@ impl std::fmt::Debug for Settings {
             .field("frontend", &self.frontend)
             .field("metrics_bind", &self.metrics_bind)
             .field("remember_for", &self.remember_for)
+            .field("pwned_passwords_url", &self.pwned_passwords_url)
             .field("totp_key_ephemeral", &self.totp_key_ephemeral)
             .field("mail", &self.mail)
             .finish_non_exhaustive()
@@ -308,6 +312,13 @@ impl Settings {
                 }
             },
         };
+        let pwned_passwords_url = get("PWNED_PASSWORDS_URL")
+            .map(|url| {
+                crate::breaches::BreachedPasswords::new(&url)
+                    .map(|_| url.trim().to_owned())
+                    .map_err(|e| bad("PWNED_PASSWORDS_URL", e.to_string()))
+            })
+            .transpose()?;
         let transport = match get("SMTP_URL").as_deref().map(str::trim) {
             Some("off") => MailTransport::Off,
             Some(url) => {
@@ -368,6 +379,7 @@ impl Settings {
             metrics_bind,
             log_filter,
             password_min_score,
+            pwned_passwords_url,
             remember_for,
             totp_keys,
             totp_key_ephemeral,
@@ -574,6 +586,25 @@ mod tests {
         for filter in ["warn", "info,member_portal=debug", "actix_web=warn,debug"] {
             let s = settings(&[("RUST_LOG", filter)]).expect(filter);
             assert_eq!(s.log_filter, filter);
+        }
+    }
+
+    #[test]
+    fn the_breached_password_service_is_an_http_base_url() {
+        assert_eq!(settings(&[]).expect("defaults").pwned_passwords_url, None);
+        let s = settings(&[("PWNED_PASSWORDS_URL", " https://api.pwnedpasswords.com ")])
+            .expect("valid");
+        assert_eq!(
+            s.pwned_passwords_url.as_deref(),
+            Some("https://api.pwnedpasswords.com")
+        );
+        for bad in [
+            "api.pwnedpasswords.com",
+            "file:///etc/passwd",
+            "https://x.test/?a=1",
+        ] {
+            let err = settings(&[("PWNED_PASSWORDS_URL", bad)]).expect_err(bad);
+            assert_eq!(err.variable, "PWNED_PASSWORDS_URL");
         }
     }
 

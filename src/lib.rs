@@ -7,8 +7,9 @@
 //! | layer | what lives there | may touch |
 //! | --- | --- | --- |
 //! | [`cli`], [`startup`], [`tasks`], [`config`] | the command line; pools, the store, the middleware stack and the server; the one owner of background work; settings from the environment | everything |
-//! | [`web`] | HTTP: routes and thin handlers, the typed session and its cookie, CSRF and typed forms, the signed-in guard, forwarding headers, error pages, templates | `telemetry`, `data`, `domain` |
+//! | [`web`] | HTTP: routes and thin handlers, the typed session and its cookie, CSRF and typed forms, the signed-in guard, forwarding headers, error pages, templates | `breaches`, `telemetry`, `data`, `domain` |
 //! | [`mail`] | mail delivery: the SMTP (or file) transport, the sender that delivers the outbox | `telemetry`, `data`, `domain` |
+//! | [`breaches`] | the breached-password check: a k-anonymity range API asked about a new password | `domain` |
 //! | [`telemetry`] | Prometheus families, request timing, the timed store, the metrics listener | `domain` |
 //! | [`data`] | the pool and migrations, and every SQL statement: members, events, throttle, addresses and links, the outbox | `domain` |
 //! | [`domain`] | validated input, password hashing, random tokens, who did something, e-mail addresses and link tokens, what mails say | nothing |
@@ -19,6 +20,7 @@
 //! Errors: each layer has its own error type ([`data::DbError`], [`domain::HashError`]) and
 //! the HTTP layer maps them once, in [`web::AppError`], to a status and a page.
 
+pub mod breaches;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -13,6 +13,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use mysql_async::{Opts, Pool};
 
+use crate::breaches::BreachedPasswords;
 use crate::config::Settings;
 use crate::data::{self, Outbox};
 use crate::domain::{Hasher, MailSeal, PasswordPolicy};
@@ -322,6 +323,14 @@ fn server(
     ));
     let frontend = actix_web::web::Data::new(settings.frontend.clone());
     let account_gate = AccountGate::default();
+    let breaches = settings
+        .pwned_passwords_url
+        .as_deref()
+        .map(BreachedPasswords::new)
+        .transpose()?;
+    if let Some(url) = &settings.pwned_passwords_url {
+        tracing::info!(service = %url, "new passwords are looked up in a breached-password list");
+    }
     let reset_lookups = std::sync::Arc::new(tokio::sync::Semaphore::new(web::RESET_LOOKUPS));
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let per_worker = connections_per_worker(workers);
@@ -342,6 +351,7 @@ fn server(
             ip_limit: ip_limit.clone(),
             account_gate: account_gate.clone(),
             password_policy: PasswordPolicy::new(settings.password_min_score),
+            breaches: breaches.clone(),
             max_sessions: settings.max_sessions_per_member,
             metrics: metrics.clone(),
             absolute_timeout: settings.absolute_timeout,

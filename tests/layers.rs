@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("tasks", 0),
     ("web", 1),
     ("mail", 2),
+    ("breaches", 2),
     ("telemetry", 3),
     ("data", 4),
     ("domain", 5),

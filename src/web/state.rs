@@ -6,8 +6,9 @@ use actix_session_mysql::MySqlSessionStore;
 use actix_web::cookie::Key;
 use mysql_async::Pool;
 
+use crate::breaches::BreachedPasswords;
 use crate::data::Outbox;
-use crate::domain::{Hasher, PasswordPolicy, TotpKeys};
+use crate::domain::{Hasher, NewPassword, PasswordPolicy, TotpKeys};
 use crate::telemetry::Metrics;
 use crate::web::gate::AccountGate;
 use crate::web::ip_limit::SignInIpLimit;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub account_gate: AccountGate,
     /// How hard new passwords must be to guess (`PASSWORD_MIN_SCORE`).
     pub password_policy: PasswordPolicy,
+    /// The breached-password list new passwords are looked up in (`PWNED_PASSWORDS_URL`).
+    pub breaches: Option<BreachedPasswords>,
     /// `MAX_SESSIONS_PER_MEMBER`.
     pub max_sessions: u32,
     /// The app's metrics (sign-in outcomes are counted by the handler).
@@ -66,6 +69,25 @@ impl AppState {
             Some(ttl) if remember => Lifetime::Remembered(ttl),
             _ => Lifetime::Browser(self.absolute_timeout),
         }
+    }
+
+    /// Whether `password` may become the password of the account `username`, whose display
+    /// name is `display_name` (registration, password change and reset alike): hard enough to
+    /// guess (`PASSWORD_MIN_SCORE`) and, when `PWNED_PASSWORDS_URL` is set, not in the list
+    /// of breached passwords. `Err` is what the member reads. The estimator runs first: a
+    /// password it refuses is never looked up.
+    pub async fn vet_new_password(
+        &self,
+        password: &NewPassword,
+        username: &str,
+        display_name: &str,
+    ) -> Result<(), String> {
+        self.password_policy
+            .check(password, username, display_name)?;
+        if let Some(breaches) = &self.breaches {
+            breaches.check(password).await.map_err(str::to_owned)?;
+        }
+        Ok(())
     }
 }
 

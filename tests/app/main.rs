@@ -15,6 +15,7 @@ mod registration;
 mod signin;
 
 // The defences of the README's security section.
+mod breached;
 mod cookies;
 mod csrf;
 mod forms;

@@ -12,6 +12,8 @@
 //! - [`mariadb`]: MariaDB servers of a test's own, from the Debian package, and
 //!   [`ThrowawayMariaDb`], one that a test kills, restarts and freezes.
 //! - [`Chromium`]: real headless Chromium through chromedriver (WebDriver).
+//! - [`PwnedServer`]: a real HTTP server of the Pwned Passwords range API on a loopback port,
+//!   which the app's breached-password check asks.
 //! - [`SmtpServer`]: a real SMTP server on a loopback port that the app's mail transport
 //!   delivers to; [`Mail`]: a message it accepted, with its subject, text and links decoded.
 //!
@@ -26,6 +28,7 @@ pub mod binary;
 mod chromium;
 pub mod forms;
 pub mod mariadb;
+mod pwned;
 mod smtp;
 mod visitor;
 
@@ -34,6 +37,7 @@ pub use app::{init_tracing, session_key_b64, spawn_app, spawn_app_with, test_set
 pub use chromium::Chromium;
 pub use forms::{csrf_in, hidden_value, location};
 pub use mariadb::ThrowawayMariaDb;
+pub use pwned::{sha1_hex, PwnedServer, RangeRequest, RangeService};
 pub use smtp::{Mail, Reply, SmtpServer};
 pub use visitor::{bare_client, Visitor};
 

@@ -80,13 +80,13 @@ pub async fn submit(
             ))
         }
     }
-    let checked = NewPassword::parse(&new_password, &confirmation)
-        .map_err(str::to_owned)
-        .and_then(|password| {
-            let policy = state.password_policy;
-            policy.check(&password, user, &current.member.name)?;
-            Ok(password)
-        });
+    let checked = match NewPassword::parse(&new_password, &confirmation) {
+        Ok(password) => state
+            .vet_new_password(&password, user, &current.member.name)
+            .await
+            .map(|()| password),
+        Err(message) => Err(message.to_owned()),
+    };
     let new_password = match checked {
         Ok(p) => p,
         Err(message) => {

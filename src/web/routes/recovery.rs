@@ -182,14 +182,13 @@ pub async fn reset_submit(
     let Some(owner) = data::reset_link(&state.pool, &hash).await? else {
         return Ok(dead_link(true));
     };
-    let checked = NewPassword::parse(&new_password, &new_password_confirm)
-        .map_err(str::to_owned)
-        .and_then(|password| {
-            state
-                .password_policy
-                .check(&password, &owner.member, &owner.name)?;
-            Ok(password)
-        });
+    let checked = match NewPassword::parse(&new_password, &new_password_confirm) {
+        Ok(password) => state
+            .vet_new_password(&password, &owner.member, &owner.name)
+            .await
+            .map(|()| password),
+        Err(message) => Err(message.to_owned()),
+    };
     let password = match checked {
         Ok(password) => password,
         Err(message) => {

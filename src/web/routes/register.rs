@@ -103,8 +103,8 @@ pub async fn submit(
         Err(message) => return Ok(invalid(message)),
     };
     if let Err(advice) = state
-        .password_policy
-        .check(&password, username.as_str(), name.as_str())
+        .vet_new_password(&password, username.as_str(), name.as_str())
+        .await
     {
         return Ok(invalid(&advice));
     }
