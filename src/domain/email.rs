@@ -4,6 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::domain::os_random;
+
 /// The longest address, in characters (RFC 5321's path limit less its angle brackets).
 pub const EMAIL_MAX: usize = 254;
 
@@ -108,7 +110,7 @@ impl std::fmt::Debug for LinkToken {
 impl LinkToken {
     /// A fresh token.
     pub fn generate() -> Self {
-        let text = URL_SAFE_NO_PAD.encode(rand::random::<[u8; TOKEN_BYTES]>());
+        let text = URL_SAFE_NO_PAD.encode(os_random::<TOKEN_BYTES>());
         let hash = Sha256::digest(text.as_bytes()).into();
         Self { text, hash }
     }

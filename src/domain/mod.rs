@@ -4,7 +4,7 @@
 //!
 //! - `input`: [`Username`], [`DisplayName`], [`ProfileText`], [`NewPassword`], [`safe_next`];
 //! - `password`: argon2id hashing and verification off the async workers ([`Hasher`]);
-//! - `secret`: random tokens ([`random_token`]);
+//! - `secret`: random secrets from the OS CSPRNG ([`os_random`], [`random_token`]);
 //! - `strength`: how hard a new password must be to guess ([`PasswordPolicy`], zxcvbn);
 //! - `client`: [`ClientInfo`];
 //! - `email`: e-mail addresses ([`EmailAddress`]) and the tokens of mailed links
@@ -30,7 +30,7 @@ pub use email::{address_key, link_token_hash, EmailAddress, LinkToken, EMAIL_MAX
 pub use input::{safe_next, DisplayName, NewPassword, ProfileText, Username};
 pub use mail::{in_words, message_id_local, Letter, MailSeal};
 pub use password::{password_stamp, weak_hash_for_tests, HashError, Hasher, Verdict};
-pub use secret::random_token;
+pub use secret::{os_random, random_token};
 pub use strength::PasswordPolicy;
 pub use totp::{
     is_totp_code, CodeCheck, RecoveryCode, ShortKey, TotpKeys, TotpSecret, ISSUER, MIN_KEY_BYTES,

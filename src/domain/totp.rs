@@ -24,6 +24,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::domain::os_random;
+
 /// Seconds per code.
 pub const STEP_SECS: u64 = 30;
 /// Digits per code.
@@ -66,7 +68,7 @@ pub enum CodeCheck {
 impl TotpSecret {
     /// A fresh secret from the OS CSPRNG.
     pub fn generate() -> Self {
-        Self(rand::random())
+        Self(os_random())
     }
 
     /// The secret in base32 (RFC 4648, no padding), as people type it into an app.
@@ -334,7 +336,7 @@ impl RecoveryCode {
     }
 
     fn generate() -> Self {
-        let bytes: [u8; RECOVERY_CHARS] = rand::random();
+        let bytes: [u8; RECOVERY_CHARS] = os_random();
         Self(
             bytes
                 .iter()

@@ -12,10 +12,11 @@ use super::state::AppState;
 /// keep the member's `MAX_SESSIONS_PER_MEMBER` most recently seen live sessions and end the
 /// rest. Trimming after the insert, not before, is what makes parallel sign-ins end with
 /// exactly the cap: each trims after its own row is in, so the last to trim sees every row.
-/// The session just created is among the most recently seen (its `last_seen_at` is now), so it
-/// outlives every older one; a device in use counts as seen when it was last touched (at most
-/// one touch interval ago), which is as precise as "recently seen" gets without a write per
-/// request. A failure here is logged: the page was answered, and the next sign-in trims again.
+/// The store ranks sessions created within the last touch interval before older ones, so the
+/// session just created outlives every older one, even a device touched since its sign-in; a
+/// device in use counts as seen when it was last touched (at most one touch interval ago),
+/// which is as precise as "recently seen" gets without a write per request. A failure here is
+/// logged: the page was answered, and the next sign-in trims again.
 pub async fn cap_sessions(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -301,6 +301,19 @@ async fn forgot_password_answers_alike_for_any_address_and_mails_only_the_owner(
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(mails_to(&smtp, "nobody@example.com", "").is_empty());
 
+    // Not an address: the same status, the form again naming the problem, no lookup.
+    let r = stranger
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "eve at example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("data-reset-requested"), "{page}");
+    assert!(page.contains(r#"name="email""#), "the form again: {page}");
+
     // At most one a minute: the second request of the minute gets the same page, no mail.
     forgot(&stranger, "EVE@example.com").await;
     tokio::time::sleep(Duration::from_secs(2)).await;

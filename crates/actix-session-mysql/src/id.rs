@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use actix_session::storage::SessionKey;
 use rand::distr::{Alphanumeric, SampleString};
+use rand::TryRngCore;
 use sha2::{Digest, Sha256};
 
 /// Length of a freshly generated session key: 64 alphanumeric characters, ~381 bits.
@@ -91,7 +92,9 @@ impl FromStr for SessionHandle {
 
 /// A new random session key from the operating system's CSPRNG.
 pub(crate) fn generate_key() -> SessionKey {
-    let raw = Alphanumeric.sample_string(&mut rand::rng(), KEY_LEN);
+    // Straight from `getrandom`, not a user-space generator seeded from it: a session key is
+    // the whole of a member's signed-in state.
+    let raw = Alphanumeric.sample_string(&mut rand::rngs::OsRng.unwrap_err(), KEY_LEN);
     SessionKey::try_from(raw).expect("a 64-byte key is below the 4064-byte cookie limit")
 }
 

@@ -135,14 +135,17 @@ impl Queries {
             revoke_others: format!("DELETE FROM {t} WHERE user_id = ? AND id <> ?"),
             revoke_all: format!("DELETE FROM {t} WHERE user_id = ?"),
             // Everything of the user past the first `?` rows in "keep" order: live before
-            // expired, then most recently seen. The surplus is picked in a derived table with
+            // expired, then those created within the last `?` µs (a touch interval) before
+            // older ones, then most recently seen. The surplus is picked in a derived table with
             // a LIMIT, which both servers materialise first: MySQL refuses a DELETE whose own
             // subquery reads the same table (error 1093), and neither takes LIMIT inside IN.
             // The huge row count is MySQL's documented "to the end" for LIMIT with an offset.
             trim_user: format!(
                 "DELETE s FROM {t} s
                  JOIN (SELECT id FROM {t} WHERE user_id = ?
-                       ORDER BY expires_at > UTC_TIMESTAMP(6) DESC, last_seen_at DESC, id
+                       ORDER BY expires_at > UTC_TIMESTAMP(6) DESC,
+                                created_at > UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND DESC,
+                                last_seen_at DESC, id
                        LIMIT ?, 18446744073709551615) surplus ON surplus.id = s.id"
             ),
         }

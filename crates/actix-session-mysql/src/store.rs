@@ -262,22 +262,25 @@ impl MySqlSessionStore {
         .await
     }
 
-    /// Keep at most `keep` sessions of `user_id` — the most recently seen live ones — and
-    /// delete the rest (expired rows of the user included). Returns how many were deleted.
+    /// Keep at most `keep` sessions of `user_id` — the live ones, those created within the
+    /// last [touch interval] first, then the most recently seen — and delete the rest
+    /// (expired rows of the user included). Returns how many were deleted.
     ///
-    /// This is the building block of a cap on sessions per user. To cap at `max` including a
-    /// session that is about to be created (a sign-in, whose row actix-session inserts only
-    /// after the handler returns), call it with `max - 1` before the new session is saved.
-    /// "Recently seen" is as precise as the [touch interval]. Two sign-ins of one user at the
-    /// very same moment may each leave room for themselves and briefly end one over the cap;
-    /// the next sign-in trims it again.
+    /// This is the building block of a cap on sessions per user: call it with the cap right
+    /// after a sign-in's row is saved, and parallel sign-ins end with exactly the cap (the last
+    /// to trim sees every row). "Recently seen" is as precise as the touch interval, since a
+    /// row's `last_seen_at` moves at most once per interval; within one, creation is the
+    /// sharper signal. So a session created a moment ago always outlives older ones, even one
+    /// touched since: two sign-ins at once never end each other in favour of an older device.
     ///
     /// [touch interval]: crate::MySqlSessionStoreBuilder::touch_interval
     pub async fn trim_user_sessions(&self, user_id: &str, keep: u64) -> Result<u64, StoreError> {
+        let recent =
+            u64::try_from(self.inner.settings.touch_interval.as_micros()).unwrap_or(u64::MAX);
         self.delete_where(
             "trim_user_sessions",
             &self.inner.queries.trim_user,
-            (user_id, keep),
+            (user_id, recent, keep),
         )
         .await
     }

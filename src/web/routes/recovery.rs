@@ -66,16 +66,10 @@ pub async fn submit(
     let typed = form.into_inner().email;
     let address = match EmailAddress::parse(&typed) {
         Ok(address) => address,
-        // Says only that the text is not an address, which the visitor can see.
+        // 200 like every answer of this form, with the form again saying only that the text
+        // is not an address (which the visitor can see), so a typo can be mended.
         Err(message) => {
-            return forgot_page(
-                &req,
-                &signer,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(message),
-            )
+            return forgot_page(&req, &signer, &state, StatusCode::OK, None, Some(message))
         }
     };
     let shown = address.as_str().to_owned();

@@ -227,6 +227,68 @@ async fn trimming_keeps_the_most_recently_seen_live_sessions() {
 }
 
 #[tokio::test]
+async fn a_session_created_a_moment_ago_outlives_an_older_one_touched_since() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    // An old device, created ten minutes ago and touched just now; a sign-in a second ago
+    // (A), so the old device was seen after it; and a sign-in now (B), which trims to two.
+    let old = store.save(user_state("alice"), &TTL).await.unwrap();
+    set_row(
+        store.pool(),
+        TABLE,
+        &old,
+        "created_at = UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE, last_seen_at = UTC_TIMESTAMP(6)",
+    )
+    .await;
+    let a = store.save(user_state("alice"), &TTL).await.unwrap();
+    set_row(
+        store.pool(),
+        TABLE,
+        &a,
+        "created_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, \
+         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+    let b = store.save(user_state("alice"), &TTL).await.unwrap();
+
+    assert_eq!(store.trim_user_sessions("alice", 2).await.unwrap(), 1);
+    assert!(
+        store.load(&a).await.unwrap().is_some(),
+        "A, a moment old, stays"
+    );
+    assert!(store.load(&b).await.unwrap().is_some());
+    assert_eq!(
+        store.load(&old).await.unwrap(),
+        None,
+        "the older device goes"
+    );
+
+    // Past the touch interval, creation no longer counts: the least recently seen goes.
+    set_row(
+        store.pool(),
+        TABLE,
+        &a,
+        "created_at = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE, \
+         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 2 MINUTE",
+    )
+    .await;
+    set_row(
+        store.pool(),
+        TABLE,
+        &b,
+        "created_at = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE, \
+         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 3 MINUTE",
+    )
+    .await;
+    assert_eq!(store.trim_user_sessions("alice", 1).await.unwrap(), 1);
+    assert!(
+        store.load(&a).await.unwrap().is_some(),
+        "seen more recently"
+    );
+    assert_eq!(store.load(&b).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn revocations_inside_a_transaction_commit_and_roll_back_with_it() {
     use mysql_async::TxOpts;
 
