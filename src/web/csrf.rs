@@ -13,13 +13,15 @@
 //!
 //! [`CsrfForm`] checks all of this before a handler sees a single field, in this order:
 //!
-//! 1. body over [`FORM_LIMIT`] → 413 (nothing of it is read);
-//! 2. cross-site, or no genuine token among the fields that decode → 403, whatever else is
-//!    wrong with the body;
-//! 3. any other field whose name or value is not UTF-8 after percent-decoding → 400: the body
+//! 1. cross-site, or nothing a token could match (no token in the session, no anonymous
+//!    cookie) → 403, before the body is read, whatever its size;
+//! 2. body over [`FORM_LIMIT`] → 413 (nothing of it is read);
+//! 3. no genuine token among the fields that decode → 403, whatever else is wrong with the
+//!    body;
+//! 4. any other field whose name or value is not UTF-8 after percent-decoding → 400: the body
 //!    is refused whole, never decoded lossily (different bytes must never become the same
 //!    password);
-//! 4. then the handler: a missing field is a 400.
+//! 5. then the handler: a missing field is a 400.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -231,20 +233,31 @@ impl<T, const PUBLIC: bool> CsrfForm<T, PUBLIC> {
         self.0
     }
 
-    fn check(req: &HttpRequest, submitted: Option<&str>) -> Result<(), AppError> {
+    /// What needs no body: a cross-site request, or one with nothing a token could match (no
+    /// token in its session, no anonymous cookie), is refused before a byte of it is read.
+    fn check_sender(req: &HttpRequest) -> Result<(), AppError> {
         let frontend = req
             .app_data::<web::Data<Frontend>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("Frontend not registered")))?;
         if is_cross_site(req, frontend) {
             return Err(AppError::Forbidden("cross-site request"));
         }
+        let signer = signer(req)?;
+        if TypedSession::of(req).csrf_token().is_none()
+            && req.cookie(signer.cookie_name()).is_none()
+        {
+            return Err(AppError::Forbidden("no CSRF token to match"));
+        }
+        Ok(())
+    }
+
+    /// The token among the form's fields, against the session's or the anonymous cookie's.
+    fn check_token(req: &HttpRequest, submitted: Option<&str>) -> Result<(), AppError> {
         let submitted = submitted.unwrap_or_default();
         if submitted.is_empty() {
             return Err(AppError::Forbidden("missing CSRF token"));
         }
-        let signer = req
-            .app_data::<web::Data<CsrfSigner>>()
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("CsrfSigner not registered")))?;
+        let signer = signer(req)?;
         let ok = match TypedSession::of(req).csrf_token() {
             Some(expected) => {
                 equal(&expected, submitted) || (PUBLIC && signer.double_submit_ok(req, submitted))
@@ -259,6 +272,12 @@ impl<T, const PUBLIC: bool> CsrfForm<T, PUBLIC> {
     }
 }
 
+fn signer(req: &HttpRequest) -> Result<&CsrfSigner, AppError> {
+    req.app_data::<web::Data<CsrfSigner>>()
+        .map(|data| data.get_ref())
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("CsrfSigner not registered")))
+}
+
 impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm<T, PUBLIC> {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -267,6 +286,7 @@ impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
+            Self::check_sender(&req)?;
             // The body extractor enforces FORM_LIMIT (see `payload_config`), from the
             // Content-Length header up front and from the bytes for a chunked body.
             let body = tokio::time::timeout(BODY_TIMEOUT, body)
@@ -291,7 +311,7 @@ impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm
                 .iter()
                 .find(|(name, _)| name == FIELD)
                 .map(|(_, value)| value.as_str());
-            Self::check(&req, token)?;
+            Self::check_token(&req, token)?;
             if undecodable {
                 return Err(AppError::BadRequest("the form is not valid UTF-8"));
             }

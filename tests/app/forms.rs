@@ -1,6 +1,7 @@
-//! Form bodies: the order of checks (413 for a body over 64 KiB → 403 without a genuine
-//! token → 400 for a missing field or one that is not UTF-8), never repaired, each refusal an
-//! HTML page; and the largest legitimate forms fit.
+//! Form bodies: the order of checks (403 for a cross-site request or one with no cookie a
+//! token could match → 413 for a body over 64 KiB → 403 without a genuine token → 400 for a
+//! missing field or one that is not UTF-8), never repaired, each refusal an HTML page; and the
+//! largest legitimate forms fit.
 
 use reqwest::StatusCode;
 use test_support::{spawn_app, TestApp};
@@ -46,6 +47,27 @@ async fn oversized_and_incomplete_forms_get_pages() {
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.text().await.unwrap().contains("Too much data"));
+    // What needs no body comes first: cross-site, or with nothing a token could match (no
+    // cookie at all), the same body is a 403.
+    let oversized = format!("csrf_token={token}&username={big}&password=x");
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(oversized.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "cross-site");
+    let r = test_support::bare_client()
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no cookie");
     let r = app.post("/login", &[("csrf_token", &token)]).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("<html"));
