@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use test_support::{
-    csrf_in, hidden_value, location, sha1_hex, spawn_app_with, PwnedServer, RangeRequest,
-    RangeService, SmtpServer, TestApp,
+    location, sha1_hex, spawn_app_with, PwnedServer, RangeRequest, RangeService, SmtpServer,
+    TestApp,
 };
 
-use crate::email::{forgot, mail_app, verified_member, SOON};
+use crate::email::{forgot, mail_app, post_reset, verified_member, SOON};
 
 /// Strong by the estimator's measure (score 4), and in every breach list there is.
 const BREACHED: &str = "correct horse battery staple";
@@ -103,27 +103,10 @@ async fn a_reset_to_a_breached_password_is_refused_and_the_link_still_works() {
     let page = visitor
         .get_html(link.strip_prefix(&app.address).unwrap())
         .await;
-    let (token, csrf) = (hidden_value(&page, "token").unwrap(), csrf_in(&page));
-    let reset = |password: &'static str| {
-        let (visitor, token, csrf) = (visitor.clone(), token.clone(), csrf.clone());
-        async move {
-            visitor
-                .post(
-                    "/reset-password",
-                    &[
-                        ("csrf_token", csrf.as_str()),
-                        ("token", token.as_str()),
-                        ("new_password", password),
-                        ("new_password_confirm", password),
-                    ],
-                )
-                .await
-        }
-    };
-    let r = reset(BREACHED).await;
+    let r = post_reset(&visitor, &page, BREACHED).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains(REFUSED));
-    let r = reset(FRESH).await;
+    let r = post_reset(&visitor, &page, FRESH).await;
     assert_eq!(
         r.status(),
         StatusCode::SEE_OTHER,

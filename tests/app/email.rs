@@ -95,6 +95,21 @@ pub(crate) fn mails_to(smtp: &SmtpServer, recipient: &str, subject: &str) -> Vec
         .collect()
 }
 
+/// Post the form of a reset link's `page` (read by `visitor`) with `password`, twice as asked.
+pub(crate) async fn post_reset(visitor: &Visitor, page: &str, password: &str) -> reqwest::Response {
+    visitor
+        .post(
+            "/reset-password",
+            &[
+                ("csrf_token", csrf_in(page).as_str()),
+                ("token", hidden_value(page, "token").unwrap().as_str()),
+                ("new_password", password),
+                ("new_password_confirm", password),
+            ],
+        )
+        .await
+}
+
 /// Ask for a reset link for `email` on `visitor`; the page must be the usual one.
 pub(crate) async fn forgot(visitor: &Visitor, email: &str) -> String {
     let r = visitor
@@ -341,23 +356,7 @@ async fn a_reset_link_works_once_ends_every_session_and_tells_the_owner() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["referrer-policy"], "no-referrer");
     let page = r.text().await.unwrap();
-    let token = hidden_value(&page, "token").unwrap();
-    let submit = |password: &'static str| {
-        let (visitor, token, csrf) = (visitor.clone(), token.clone(), csrf_in(&page));
-        async move {
-            visitor
-                .post(
-                    "/reset-password",
-                    &[
-                        ("csrf_token", csrf.as_str()),
-                        ("token", token.as_str()),
-                        ("new_password", password),
-                        ("new_password_confirm", password),
-                    ],
-                )
-                .await
-        }
-    };
+    let submit = |password| post_reset(&visitor, &page, password);
     // The password policy of registration applies: the account's name is refused.
     assert_eq!(
         submit("fayfayfay").await.status(),
@@ -738,17 +737,7 @@ async fn a_reset_through_a_pending_address_verifies_it() {
     let link = mail.link_starting_with(&format!("{}/reset-password/", app.address));
     let visitor = app.new_visitor();
     let page = visitor.get_html(path_of(&link, &app.address)).await;
-    let r = visitor
-        .post(
-            "/reset-password",
-            &[
-                ("csrf_token", csrf_in(&page).as_str()),
-                ("token", hidden_value(&page, "token").unwrap().as_str()),
-                ("new_password", "vics brand new password"),
-                ("new_password_confirm", "vics brand new password"),
-            ],
-        )
-        .await;
+    let r = post_reset(&visitor, &page, "vics brand new password").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let vic = app.new_visitor();
     vic.sign_in("vic", "vics brand new password").await;

@@ -226,6 +226,15 @@ async fn trimming_keeps_the_most_recently_seen_live_sessions() {
     assert_eq!(store.trim_user_sessions("nobody", 0).await.unwrap(), 0);
 }
 
+/// Set when `key`'s row was created and last seen, each as an SQL interval ago.
+async fn created_and_seen(store: &MySqlSessionStore, key: &SessionKey, created: &str, seen: &str) {
+    let times = format!(
+        "created_at = UTC_TIMESTAMP(6) - INTERVAL {created}, \
+         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL {seen}"
+    );
+    set_row(store.pool(), TABLE, key, &times).await;
+}
+
 #[tokio::test]
 async fn a_session_created_a_moment_ago_outlives_an_older_one_touched_since() {
     let db = TestDatabase::create().await;
@@ -233,22 +242,9 @@ async fn a_session_created_a_moment_ago_outlives_an_older_one_touched_since() {
     // An old device, created ten minutes ago and touched just now; a sign-in a second ago
     // (A), so the old device was seen after it; and a sign-in now (B), which trims to two.
     let old = store.save(user_state("alice"), &TTL).await.unwrap();
-    set_row(
-        store.pool(),
-        TABLE,
-        &old,
-        "created_at = UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE, last_seen_at = UTC_TIMESTAMP(6)",
-    )
-    .await;
+    created_and_seen(&store, &old, "10 MINUTE", "0 SECOND").await;
     let a = store.save(user_state("alice"), &TTL).await.unwrap();
-    set_row(
-        store.pool(),
-        TABLE,
-        &a,
-        "created_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, \
-         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
-    )
-    .await;
+    created_and_seen(&store, &a, "1 SECOND", "1 SECOND").await;
     let b = store.save(user_state("alice"), &TTL).await.unwrap();
 
     assert_eq!(store.trim_user_sessions("alice", 2).await.unwrap(), 1);
@@ -264,22 +260,8 @@ async fn a_session_created_a_moment_ago_outlives_an_older_one_touched_since() {
     );
 
     // Past the touch interval, creation no longer counts: the least recently seen goes.
-    set_row(
-        store.pool(),
-        TABLE,
-        &a,
-        "created_at = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE, \
-         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 2 MINUTE",
-    )
-    .await;
-    set_row(
-        store.pool(),
-        TABLE,
-        &b,
-        "created_at = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE, \
-         last_seen_at = UTC_TIMESTAMP(6) - INTERVAL 3 MINUTE",
-    )
-    .await;
+    created_and_seen(&store, &a, "5 MINUTE", "2 MINUTE").await;
+    created_and_seen(&store, &b, "5 MINUTE", "3 MINUTE").await;
     assert_eq!(store.trim_user_sessions("alice", 1).await.unwrap(), 1);
     assert!(
         store.load(&a).await.unwrap().is_some(),
