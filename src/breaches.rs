@@ -14,18 +14,24 @@
 //!
 //! May touch: `domain`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
+use tokio::sync::Semaphore;
 
 use crate::domain::NewPassword;
 
-/// How long a check may take, from connecting to the last byte of the answer.
+/// How long a check may take, from waiting for its turn to the last byte of the answer.
 pub const DEADLINE: Duration = Duration::from_secs(2);
 
 /// The largest answer read: a real range is about 40 KiB (padded), so anything much larger is
 /// not one, and reading it would only cost memory.
 const MAX_ANSWER: usize = 1 << 20;
+
+/// Checks in flight at once, per instance: a flood of registrations costs the service (and
+/// this process) no more than this many open requests; the rest wait, within their deadline.
+const MAX_IN_FLIGHT: usize = 32;
 
 /// What a member reads when the password is found.
 pub const BREACHED: &str = "That password appears in a list of passwords exposed in data \
@@ -37,6 +43,8 @@ pub struct BreachedPasswords {
     client: reqwest::Client,
     /// The base URL without a trailing `/`; ranges are at `{base}/range/{prefix}`.
     base: String,
+    /// [`MAX_IN_FLIGHT`] permits, shared by every clone (every HTTP worker).
+    in_flight: Arc<Semaphore>,
 }
 
 /// The `PWNED_PASSWORDS_URL` given is not one this client can ask.
@@ -84,6 +92,7 @@ impl BreachedPasswords {
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 
@@ -92,7 +101,18 @@ impl BreachedPasswords {
     pub async fn check(&self, password: &NewPassword) -> Result<(), &'static str> {
         let digest = hex_upper(&Sha1::digest(password.as_str().as_bytes()));
         let (prefix, suffix) = digest.split_at(5);
-        match self.range(prefix).await {
+        // The deadline covers the wait for a permit too.
+        let answer = tokio::time::timeout(DEADLINE, async {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| "the check is shutting down".to_owned())?;
+            self.range(prefix).await
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {DEADLINE:?}")));
+        match answer {
             Ok(range) if times_seen(&range, suffix) > 0 => Err(BREACHED),
             Ok(_) => Ok(()),
             Err(problem) => {

@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use member_portal::breaches::BreachedPasswords;
+use member_portal::domain::NewPassword;
 use reqwest::StatusCode;
 use test_support::{
     location, sha1_hex, spawn_app_with, PwnedServer, RangeRequest, RangeService, SmtpServer,
@@ -145,4 +147,24 @@ async fn a_service_that_fails_cannot_be_reached_or_hangs_lets_the_password_throu
     assert_eq!(silent.requests(), [range_request(BREACHED)]);
     // The check gives up after 2 s; the rest is the sign-in's hash and a slow test machine.
     assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+}
+
+#[tokio::test]
+async fn at_most_32_checks_are_in_flight_at_once_and_the_rest_wait_within_the_deadline() {
+    let silent = PwnedServer::start(RangeService::Silent, &[]).await;
+    let breaches = BreachedPasswords::new(&silent.url()).unwrap();
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let breaches = breaches.clone();
+        checks.spawn(async move {
+            let password = NewPassword::parse(FRESH, FRESH).unwrap();
+            breaches.check(&password).await
+        });
+    }
+    // Well before the 2 s deadline frees a permit: 32 requests arrived, 8 checks wait.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(silent.requests().len(), 32);
+    while let Some(result) = checks.join_next().await {
+        assert_eq!(result.unwrap(), Ok(()), "accepted when the service hangs");
+    }
 }

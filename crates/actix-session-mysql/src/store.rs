@@ -275,8 +275,14 @@ impl MySqlSessionStore {
     ///
     /// [touch interval]: crate::MySqlSessionStoreBuilder::touch_interval
     pub async fn trim_user_sessions(&self, user_id: &str, keep: u64) -> Result<u64, StoreError> {
-        let recent =
-            u64::try_from(self.inner.settings.touch_interval.as_micros()).unwrap_or(u64::MAX);
+        // At most a day whatever the interval, so the server's date arithmetic stays in range.
+        let recent = self
+            .inner
+            .settings
+            .touch_interval
+            .min(Duration::from_secs(86_400))
+            .as_micros();
+        let recent = u64::try_from(recent).unwrap_or(86_400_000_000);
         self.delete_where(
             "trim_user_sessions",
             &self.inner.queries.trim_user,
