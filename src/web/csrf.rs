@@ -235,7 +235,7 @@ impl<T, const PUBLIC: bool> CsrfForm<T, PUBLIC> {
 
     /// What needs no body: a cross-site request, or one with nothing a token could match (no
     /// token in its session, no anonymous cookie), is refused before a byte of it is read.
-    fn check_sender(req: &HttpRequest) -> Result<(), AppError> {
+    fn check_sender(req: &HttpRequest, expected: Option<&str>) -> Result<(), AppError> {
         let frontend = req
             .app_data::<web::Data<Frontend>>()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("Frontend not registered")))?;
@@ -243,24 +243,27 @@ impl<T, const PUBLIC: bool> CsrfForm<T, PUBLIC> {
             return Err(AppError::Forbidden("cross-site request"));
         }
         let signer = signer(req)?;
-        if TypedSession::of(req).csrf_token().is_none()
-            && req.cookie(signer.cookie_name()).is_none()
-        {
+        if expected.is_none() && req.cookie(signer.cookie_name()).is_none() {
             return Err(AppError::Forbidden("no CSRF token to match"));
         }
         Ok(())
     }
 
-    /// The token among the form's fields, against the session's or the anonymous cookie's.
-    fn check_token(req: &HttpRequest, submitted: Option<&str>) -> Result<(), AppError> {
+    /// The token among the form's fields, against the session's (`expected`) or the
+    /// anonymous cookie's.
+    fn check_token(
+        req: &HttpRequest,
+        expected: Option<&str>,
+        submitted: Option<&str>,
+    ) -> Result<(), AppError> {
         let submitted = submitted.unwrap_or_default();
         if submitted.is_empty() {
             return Err(AppError::Forbidden("missing CSRF token"));
         }
         let signer = signer(req)?;
-        let ok = match TypedSession::of(req).csrf_token() {
+        let ok = match expected {
             Some(expected) => {
-                equal(&expected, submitted) || (PUBLIC && signer.double_submit_ok(req, submitted))
+                equal(expected, submitted) || (PUBLIC && signer.double_submit_ok(req, submitted))
             }
             None => signer.double_submit_ok(req, submitted),
         };
@@ -286,7 +289,9 @@ impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            Self::check_sender(&req)?;
+            // The session's token, read once for both checks.
+            let expected = TypedSession::of(&req).csrf_token();
+            Self::check_sender(&req, expected.as_deref())?;
             // The body extractor enforces FORM_LIMIT (see `payload_config`), from the
             // Content-Length header up front and from the bytes for a chunked body.
             let body = tokio::time::timeout(BODY_TIMEOUT, body)
@@ -311,7 +316,7 @@ impl<T: DeserializeOwned + 'static, const PUBLIC: bool> FromRequest for CsrfForm
                 .iter()
                 .find(|(name, _)| name == FIELD)
                 .map(|(_, value)| value.as_str());
-            Self::check_token(&req, token)?;
+            Self::check_token(&req, expected.as_deref(), token)?;
             if undecodable {
                 return Err(AppError::BadRequest("the form is not valid UTF-8"));
             }
