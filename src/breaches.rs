@@ -99,7 +99,7 @@ impl BreachedPasswords {
     /// `Err` with what the member reads when `password` is in the list; `Ok` when it is not,
     /// or when the service could not tell within [`DEADLINE`] (then a warning is logged).
     pub async fn check(&self, password: &NewPassword) -> Result<(), &'static str> {
-        let digest = hex_upper(&Sha1::digest(password.as_str().as_bytes()));
+        let digest = hex::encode_upper(Sha1::digest(password.as_str().as_bytes()));
         let (prefix, suffix) = digest.split_at(5);
         // The deadline covers the wait for a permit too.
         let answer = tokio::time::timeout(DEADLINE, async {
@@ -170,14 +170,6 @@ fn times_seen(range: &str, suffix: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(40), |mut hex, b| {
-        let _ = write!(hex, "{b:02X}");
-        hex
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +177,7 @@ mod tests {
     #[test]
     fn the_hash_is_split_into_the_prefix_sent_and_the_suffix_kept() {
         // SHA-1("password") = 5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8
-        let digest = hex_upper(&Sha1::digest(b"password"));
+        let digest = hex::encode_upper(Sha1::digest(b"password"));
         assert_eq!(digest, "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8");
         let (prefix, suffix) = digest.split_at(5);
         assert_eq!(prefix, "5BAA6");

@@ -88,12 +88,7 @@ impl PwnedServer {
 
 /// The upper-case hex SHA-1 of `password`, as the range API keys it.
 pub fn sha1_hex(password: &str) -> String {
-    Sha1::digest(password.as_bytes())
-        .iter()
-        .fold(String::new(), |mut hex, b| {
-            let _ = write!(hex, "{b:02X}");
-            hex
-        })
+    hex::encode_upper(Sha1::digest(password.as_bytes()))
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>) {
